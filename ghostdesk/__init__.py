@@ -1,0 +1,3 @@
+"""GhostDesk: a private AI companion for the desktop."""
+
+__version__ = "0.1.0"

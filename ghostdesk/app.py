@@ -1,0 +1,101 @@
+"""Composition root: builds every long-lived object and wires them together; nothing else does.
+
+`ghostdesk` with no verb opens the window; with a verb (chat, conversations, model, bench) it
+runs the headless CLI over the same objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ghostdesk.core.errors import GhostDeskError
+from ghostdesk.core.paths import DataPaths
+from ghostdesk.core.settings import Settings, SettingsFile
+from ghostdesk.core.store.conversations import ConversationStore
+from ghostdesk.core.store.db import Database
+
+log = logging.getLogger("ghostdesk")
+
+
+@dataclass
+class AppServices:
+    """The long-lived core objects one running GhostDesk uses."""
+
+    paths: DataPaths
+    settings_file: SettingsFile
+    settings: Settings
+    db: Database
+    store: ConversationStore
+    notices: list[str] = field(default_factory=list)
+    """Things the user should be told at start-up (settings repaired, database restored…)."""
+
+    def current_settings(self) -> Settings:
+        return self.settings
+
+    def save_settings(self, settings: Settings) -> None:
+        """Validate and persist new settings, then make them current."""
+        self.settings_file.save(settings)
+        self.settings = settings
+
+    def load_engine(self):  # -> LlamaEngine; imported lazily: llama_cpp is heavy
+        """Probe and load the configured model. Slow: call it off the GUI thread."""
+        from ghostdesk.core.llm.engine import LlamaEngine
+
+        return LlamaEngine.load(self.settings.model, cache_dir=self.paths.cache)
+
+    def make_companion(self, engine):
+        from ghostdesk.core.companion import Companion
+
+        return Companion(self.store, engine, self.current_settings)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def build_services(paths: DataPaths | None = None, model_path: str | None = None) -> AppServices:
+    """Open the data folder: settings, then the database (migrated, with a backup first)."""
+    paths = (paths or DataPaths.default()).ensure()
+    _configure_logging(paths.logs)
+    settings_file = SettingsFile(paths.settings)
+    settings = settings_file.load()
+    notices = list(settings_file.problems)
+    if model_path is not None:
+        settings.model.path = str(Path(model_path).expanduser().resolve())
+    db = Database.open(paths.database, paths.backups)
+    notices.extend(getattr(db, "notices", []))
+    store = ConversationStore(db)
+    return AppServices(paths, settings_file, settings, db, store, notices)
+
+
+def _configure_logging(folder: Path) -> None:
+    if logging.getLogger().handlers:
+        return
+    from logging.handlers import RotatingFileHandler
+
+    handler = RotatingFileHandler(folder / "ghostdesk.log", maxBytes=2_000_000, backupCount=3,
+                                  encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ghostdesk import cli
+
+    args = cli.build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        services = build_services(model_path=getattr(args, "model", None))
+    except GhostDeskError as err:
+        print(f"GhostDesk could not start: {err}", file=sys.stderr)
+        return 2
+    try:
+        if args.verb is None:
+            from ghostdesk.ui.application import run_gui
+
+            return run_gui(services)
+        return cli.dispatch(args, services)
+    finally:
+        services.close()

@@ -1,0 +1,1 @@
+"""Benchmarks run by `ghostdesk bench ...`; each compares ratios measured side by side."""

@@ -1,0 +1,309 @@
+"""Headless command line: the same verbs as the window, over the same core objects.
+
+    ghostdesk                      open the window
+    ghostdesk chat [TEXT]          one-shot reply, or an interactive chat without TEXT
+    ghostdesk conversations ...    list / show / export / rename / delete
+    ghostdesk model info [PATH]    what a GGUF file is, read without loading it
+    ghostdesk bench decode|gui     benchmarks (figures go to docs/benchmarks.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ghostdesk.core.errors import GhostDeskError
+
+if TYPE_CHECKING:
+    from ghostdesk.app import AppServices
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", metavar="PATH", default=argparse.SUPPRESS,
+                        help="GGUF model file to use instead of the one in Settings")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="machine-readable output (JSON / JSON Lines)")
+
+    parser = argparse.ArgumentParser(
+        prog="ghostdesk", parents=[common],
+        description="GhostDesk, a private AI companion. Without a command, opens the window.")
+    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
+
+    chat = verbs.add_parser("chat", parents=[common], help="talk to the companion in the terminal")
+    chat.add_argument("text", nargs="?", help="send this one message and print the reply")
+    chat.add_argument("--conversation", "-c", type=int, metavar="ID",
+                      help="continue this conversation (default: a new one)")
+    chat.add_argument("--regenerate", action="store_true",
+                      help="write a new version of the last reply of --conversation")
+    chat.set_defaults(run=_cmd_chat)
+
+    conv = verbs.add_parser("conversations", parents=[common], help="list, show, export chats")
+    conv_verbs = conv.add_subparsers(dest="action", metavar="ACTION", required=True)
+    conv_verbs.add_parser("list", parents=[common]).set_defaults(run=_cmd_conv_list)
+    show = conv_verbs.add_parser("show", parents=[common])
+    show.add_argument("id", type=int)
+    show.set_defaults(run=_cmd_conv_show)
+    export = conv_verbs.add_parser("export", parents=[common])
+    export.add_argument("id", type=int)
+    export.add_argument("--out", metavar="FILE", help="write JSON here instead of stdout")
+    export.set_defaults(run=_cmd_conv_export)
+    rename = conv_verbs.add_parser("rename", parents=[common])
+    rename.add_argument("id", type=int)
+    rename.add_argument("title")
+    rename.set_defaults(run=_cmd_conv_rename)
+    delete = conv_verbs.add_parser("delete", parents=[common])
+    delete.add_argument("id", type=int)
+    delete.add_argument("--yes", action="store_true", help="don't ask for confirmation")
+    delete.set_defaults(run=_cmd_conv_delete)
+
+    model = verbs.add_parser("model", parents=[common], help="inspect GGUF model files")
+    model_verbs = model.add_subparsers(dest="action", metavar="ACTION", required=True)
+    info = model_verbs.add_parser("info", parents=[common])
+    info.add_argument("path", nargs="?", help="GGUF file (default: the configured model)")
+    info.add_argument("--probe", action="store_true",
+                      help="also test-load it with llama.cpp in a child process")
+    info.set_defaults(run=_cmd_model_info)
+
+    bench = verbs.add_parser("bench", parents=[common], help="measure speed")
+    bench_verbs = bench.add_subparsers(dest="action", metavar="WHAT", required=True)
+    decode = bench_verbs.add_parser("decode", parents=[common],
+                                    help="app chat path vs a bare llama-cpp-python loop")
+    decode.add_argument("--tokens", type=int, default=128, help="tokens per reply")
+    decode.add_argument("--runs", type=int, default=5, help="alternating runs of each")
+    decode.add_argument("--record", metavar="MD", help="append the result to this Markdown file")
+    decode.set_defaults(run=_cmd_bench_decode)
+    gui = bench_verbs.add_parser("gui", parents=[common],
+                                 help="window start-up time and GUI-thread stalls while streaming")
+    gui.add_argument("--tokens", type=int, default=200)
+    gui.add_argument("--record", metavar="MD", help="append the result to this Markdown file")
+    gui.set_defaults(run=_cmd_bench_gui)
+    return parser
+
+
+def dispatch(args: argparse.Namespace, services: AppServices, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    run: Callable[[argparse.Namespace, AppServices, TextIO], int] = args.run
+    try:
+        return run(args, services, out)
+    except GhostDeskError as err:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": err.message, "hint": err.hint}), file=out)
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _emit(out: TextIO, args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False, default=str) if getattr(args, "json", False)
+          else text, file=out)
+
+
+# --- chat -----------------------------------------------------------------------------------
+
+def _cmd_chat(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    from ghostdesk.core.companion import ReplySaved, ReplyStarted, TokenReceived, UserMessageSaved
+
+    as_json = getattr(args, "json", False)
+    store = services.store
+    if args.conversation is not None:
+        conversation = store.get_conversation(args.conversation)
+    elif args.regenerate:
+        raise GhostDeskError("--regenerate needs --conversation ID.")
+    else:
+        conversation = store.create_conversation(persona_name=services.settings.persona.name)
+    engine = services.load_engine()
+    companion = services.make_companion(engine)
+    if not as_json:
+        print(f"[{engine.info.model_name} · {engine.info.device_summary}]", file=sys.stderr)
+        if engine.info.offload_reason:
+            print(f"[{engine.info.offload_reason}]", file=sys.stderr)
+
+    def run_turn(events) -> None:
+        for event in events:
+            if isinstance(event, TokenReceived):
+                if as_json:
+                    print(json.dumps({"event": "token", "text": event.text}, ensure_ascii=False),
+                          file=out)
+                else:
+                    out.write(event.text)
+                out.flush()
+            elif isinstance(event, UserMessageSaved) and as_json:
+                print(json.dumps({"event": "user_message_saved", "id": event.message.id,
+                                  "conversation_id": conversation.id}), file=out)
+            elif isinstance(event, ReplyStarted) and event.dropped_messages and not as_json:
+                print(f"[{event.dropped_messages} earlier messages left out to fit the context]",
+                      file=sys.stderr)
+            elif isinstance(event, ReplySaved):
+                m, s = event.message, event.stats
+                if as_json:
+                    print(json.dumps({
+                        "event": "reply_saved", "id": m.id, "conversation_id": conversation.id,
+                        "text": m.content, "status": m.status,
+                        "completion_tokens": s.completion_tokens,
+                        "tokens_per_second": round(s.tokens_per_second, 2),
+                        "version": m.version_index, "versions": m.version_count,
+                    }, ensure_ascii=False), file=out)
+                else:
+                    print(file=out)
+
+    if args.regenerate:
+        run_turn(companion.regenerate(conversation.id))
+        return 0
+    if args.text is not None:
+        run_turn(companion.send(conversation.id, args.text))
+        return 0
+    return _interactive(companion, conversation.id, run_turn, services, out)
+
+
+def _interactive(companion, conversation_id: int, run_turn, services: AppServices,
+                 out: TextIO) -> int:
+    name = services.settings.persona.name
+    print(f"Chatting with {name} in conversation {conversation_id}. "
+          "/regen writes a new reply, /new starts a new chat, /quit leaves.", file=sys.stderr)
+    while True:
+        try:
+            line = input("you> ")
+        except EOFError:
+            return 0
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/quit", "/exit"):
+            return 0
+        try:
+            if text == "/new":
+                conversation_id = services.store.create_conversation(persona_name=name).id
+                print(f"[new conversation {conversation_id}]", file=sys.stderr)
+                continue
+            out.write(f"{name}> ")
+            if text == "/regen":
+                run_turn(companion.regenerate(conversation_id))
+            else:
+                run_turn(companion.send(conversation_id, text))
+        except GhostDeskError as err:
+            print(f"error: {err}", file=sys.stderr)
+
+
+# --- conversations --------------------------------------------------------------------------
+
+def _cmd_conv_list(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    rows = services.store.list_conversations()
+    if getattr(args, "json", False):
+        _emit(out, args, [_conversation_json(c) for c in rows], "")
+        return 0
+    if not rows:
+        print("No conversations yet. Start one with: ghostdesk chat", file=out)
+    for c in rows:
+        print(f"{c.id:>5}  {c.updated_at:%Y-%m-%d %H:%M}  {c.message_count:>4} msgs  {c.title}",
+              file=out)
+    return 0
+
+
+def _conversation_json(c) -> dict[str, Any]:
+    return {"id": c.id, "title": c.title, "created_at": c.created_at.isoformat(),
+            "updated_at": c.updated_at.isoformat(), "message_count": c.message_count}
+
+
+def _cmd_conv_show(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    conversation = services.store.get_conversation(args.id)
+    thread = services.store.thread(args.id)
+    if getattr(args, "json", False):
+        _emit(out, args, services.store.export_conversation(args.id), "")
+        return 0
+    print(f"# {conversation.title}", file=out)
+    for m in thread:
+        who = "you" if m.role == "user" else services.settings.persona.name
+        tags = []
+        if m.version_count > 1:
+            tags.append(f"version {m.version_index}/{m.version_count}")
+        if m.status != "complete":
+            tags.append(m.status)
+        suffix = f"  ({', '.join(tags)})" if tags else ""
+        print(f"\n[{m.id}] {who}:{suffix}\n{m.content}", file=out)
+    return 0
+
+
+def _cmd_conv_export(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    data = json.dumps(services.store.export_conversation(args.id), ensure_ascii=False, indent=2,
+                      default=str)
+    if args.out:
+        from pathlib import Path
+
+        try:
+            Path(args.out).write_text(data + "\n", encoding="utf-8")
+        except OSError as err:
+            raise GhostDeskError(f"Could not write {args.out}: {err.strerror or err}.") from err
+        print(f"Exported conversation {args.id} to {args.out}", file=sys.stderr)
+    else:
+        print(data, file=out)
+    return 0
+
+
+def _cmd_conv_rename(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    services.store.rename_conversation(args.id, args.title)
+    _emit(out, args, {"id": args.id, "title": args.title}, f"Renamed {args.id}.")
+    return 0
+
+
+def _cmd_conv_delete(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    conversation = services.store.get_conversation(args.id)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise GhostDeskError("Deleting needs confirmation.", hint="Add --yes to confirm.")
+        answer = input(f"Delete '{conversation.title}' and its {conversation.message_count} "
+                       "messages? This cannot be undone. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Kept.", file=out)
+            return 1
+    services.store.delete_conversation(args.id)
+    _emit(out, args, {"deleted": args.id}, f"Deleted conversation {args.id}.")
+    return 0
+
+
+# --- model ----------------------------------------------------------------------------------
+
+def _cmd_model_info(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    from dataclasses import asdict
+
+    from ghostdesk.core.llm.bundled import bundled_model_path
+    from ghostdesk.core.llm.gguf_info import read_model_info
+
+    path = args.path or services.settings.model.path or str(bundled_model_path())
+    info = read_model_info(path)
+    data = {k: v for k, v in asdict(info).items()
+            if k not in ("layer_bytes", "chat_template")}
+    data["has_chat_template"] = bool(info.chat_template)
+    if args.probe:
+        from ghostdesk.core.llm.probe import probe_model_file
+
+        probe_model_file(path, cache_dir=services.paths.cache)
+        data["probe"] = "ok"
+    _emit(out, args, data, info.summary() + ("\nllama.cpp loads it: ok" if args.probe else ""))
+    return 0
+
+
+# --- bench ----------------------------------------------------------------------------------
+
+def _cmd_bench_decode(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    from ghostdesk.bench.decode import run_decode_bench
+
+    result = run_decode_bench(services, tokens=args.tokens, runs=args.runs)
+    _emit(out, args, result.to_dict(), result.to_markdown())
+    if args.record:
+        result.append_to(args.record)
+    return 0
+
+
+def _cmd_bench_gui(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    from ghostdesk.bench.gui import run_gui_bench
+
+    result = run_gui_bench(services, tokens=args.tokens)
+    _emit(out, args, result.to_dict(), result.to_markdown())
+    if args.record:
+        result.append_to(args.record)
+    return 0

@@ -1,0 +1,1 @@
+"""GhostDesk's headless core: plain Python, never imports Qt."""

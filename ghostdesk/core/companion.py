@@ -1,0 +1,180 @@
+"""One conversational turn: build the prompt from the thread, stream the reply, persist it.
+
+`Companion.send` and `Companion.regenerate` are generators of TurnEvents. The CLI prints them,
+the GUI runs them on a worker thread and forwards them as signals, and the benchmarks time
+them, so every front end goes through exactly this path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from ghostdesk.core.context_window import FittedPrompt, fit_to_context
+from ghostdesk.core.errors import GhostDeskError
+from ghostdesk.core.llm.types import ChatEngine, ChatMessage, GenerationStats, SamplingParams
+from ghostdesk.core.settings import Settings
+from ghostdesk.core.store.conversations import ConversationStore
+from ghostdesk.core.store.records import MessageRecord
+
+
+@dataclass(frozen=True)
+class UserMessageSaved:
+    """The user's message is committed to disk."""
+
+    message: MessageRecord
+
+
+@dataclass(frozen=True)
+class ReplyStarted:
+    parent_id: int
+    dropped_messages: int
+    """Earlier messages left out of the prompt to fit the context window."""
+    truncated_last_message: bool
+
+
+@dataclass(frozen=True)
+class TokenReceived:
+    text: str
+
+
+@dataclass(frozen=True)
+class ReplySaved:
+    """The reply (complete or stopped) is committed to disk."""
+
+    message: MessageRecord
+    stats: GenerationStats
+
+
+TurnEvent = UserMessageSaved | ReplyStarted | TokenReceived | ReplySaved
+StopCheck = Callable[[], bool]
+
+
+class Companion:
+    """Talks with the user through one engine and one conversation store."""
+
+    def __init__(
+        self,
+        store: ConversationStore,
+        engine: ChatEngine,
+        settings: Callable[[], Settings],
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self._settings = settings
+
+    def send(
+        self, conversation_id: int, text: str, should_stop: StopCheck | None = None
+    ) -> Iterator[TurnEvent]:
+        """Save the user's message, then stream and save the companion's reply to it."""
+        text = text.strip()
+        if not text:
+            raise GhostDeskError("There is nothing to send: the message is empty.")
+        user = self.store.add_message(conversation_id, "user", text)
+        yield UserMessageSaved(user)
+        yield from self._reply(conversation_id, user, should_stop)
+
+    def regenerate(
+        self, conversation_id: int, should_stop: StopCheck | None = None
+    ) -> Iterator[TurnEvent]:
+        """Write a new version of the last reply. Earlier versions stay, as siblings."""
+        thread = self.store.thread(conversation_id)
+        if not thread:
+            raise GhostDeskError("This chat has no message to reply to yet.")
+        last = thread[-1]
+        if last.role == "assistant":
+            if last.parent_id is None:
+                raise GhostDeskError("This reply has no message before it to answer.")
+            user = self.store.get_message(last.parent_id)
+        else:
+            # The last reply failed or was never written: answer the last user message.
+            user = last
+        yield from self._reply(conversation_id, user, should_stop)
+
+
+    def build_prompt(self, conversation_id: int, upto: MessageRecord) -> FittedPrompt:
+        """The exact prompt the engine sees to answer `upto` (the newest kept message)."""
+        settings = self._settings()
+        thread = self.store.thread(conversation_id)
+        ids = [m.id for m in thread]
+        if upto.id in ids:
+            thread = thread[: ids.index(upto.id) + 1]
+        else:  # answering a message on another branch: rebuild its own path
+            thread = self._path_to(upto)
+        history = [ChatMessage(m.role, m.content) for m in thread if m.role != "system"]  # type: ignore[arg-type]
+        system_text = settings.persona.rendered_system_prompt().strip()
+        system = ChatMessage("system", system_text) if system_text else None
+        return fit_to_context(
+            system,
+            history,
+            render=self.engine.render,
+            count_tokens=self.engine.count_tokens,
+            n_ctx=self.engine.info.n_ctx or settings.model.n_ctx,
+            reply_budget=settings.sampling.max_tokens,
+        )
+
+    def _path_to(self, message: MessageRecord) -> list[MessageRecord]:
+        path = [message]
+        while path[-1].parent_id is not None:
+            path.append(self.store.get_message(path[-1].parent_id))
+        return path[::-1]
+
+    def _reply(
+        self, conversation_id: int, parent: MessageRecord, should_stop: StopCheck | None
+    ) -> Iterator[TurnEvent]:
+        settings = self._settings()
+        fitted = self.build_prompt(conversation_id, parent)
+        yield ReplyStarted(parent.id, fitted.dropped_turns, fitted.truncated_last_message)
+        params = SamplingParams(**vars(settings.sampling))
+        stats = GenerationStats()
+        pieces: list[str] = []
+        started = time.perf_counter()
+        try:
+            for piece in self.engine.stream(fitted.prompt, params, stats, should_stop):
+                pieces.append(piece)
+                yield TokenReceived(piece)
+        except GeneratorExit:
+            # The consumer walked away mid-reply (window closed, worker quit): keep what was
+            # generated, exactly like Stop.
+            stats.stopped = True
+            stats.finish_reason = "stopped"
+            self._save_reply(conversation_id, parent, pieces, stats, fitted, params, started)
+            raise
+        saved = self._save_reply(conversation_id, parent, pieces, stats, fitted, params, started)
+        yield ReplySaved(saved, stats)
+
+    def _save_reply(
+        self,
+        conversation_id: int,
+        parent: MessageRecord,
+        pieces: list[str],
+        stats: GenerationStats,
+        fitted: FittedPrompt,
+        params: SamplingParams,
+        started: float,
+    ) -> MessageRecord:
+        if not stats.seconds:
+            stats.seconds = time.perf_counter() - started
+        info = self.engine.info
+        return self.store.add_message(
+            conversation_id,
+            "assistant",
+            "".join(pieces).strip(),
+            parent_id=parent.id,
+            status="stopped" if stats.stopped else "complete",
+            model_name=info.model_name,
+            generation_settings={
+                "sampling": params.to_dict(),
+                "n_ctx": info.n_ctx,
+                "n_gpu_layers": info.n_gpu_layers,
+                "chat_format": info.chat_format,
+                "finish_reason": stats.finish_reason,
+            },
+            prompt_tokens=stats.prompt_tokens or fitted.prompt_tokens,
+            completion_tokens=stats.completion_tokens,
+            generation_seconds=stats.seconds,
+            tokens_per_second=stats.tokens_per_second,
+            first_token_seconds=stats.first_token_seconds,
+            dropped_turns=fitted.dropped_turns,
+        )

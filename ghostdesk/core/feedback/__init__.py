@@ -1,0 +1,1 @@
+"""Feedback: explicit ratings, implicit signals from the conversation, the reward ledger."""

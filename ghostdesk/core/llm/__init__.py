@@ -1,0 +1,1 @@
+"""The language model: GGUF inspection, chat formats, GPU placement, and the llama.cpp engine."""

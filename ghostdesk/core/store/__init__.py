@@ -1,0 +1,1 @@
+"""SQLite persistence: SQLAlchemy models, Alembic migrations, and the conversation store."""

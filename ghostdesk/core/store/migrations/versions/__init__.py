@@ -1,0 +1,1 @@
+"""One file per schema revision; each must upgrade every earlier released schema."""

@@ -1,0 +1,72 @@
+"""Run slow core work (model loading, streamed turns, file reads) off the GUI thread.
+
+Both helpers wrap superqt workers so that every outcome arrives as a plain value on the GUI
+thread: a failure is delivered as a `WorkFailed` item instead of through superqt's `errored`
+signal, which re-raises on the GUI thread by default and drops `finished` for RuntimeErrors.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from superqt.utils import FunctionWorker, GeneratorWorker, create_worker
+
+
+@dataclass(frozen=True)
+class WorkFailed:
+    """The background work raised `error`; nothing after it was produced."""
+
+    error: Exception
+
+
+class StopFlag:
+    """Asked from the GUI thread, read between tokens by the worker's `should_stop` callable."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def request(self) -> None:
+        self._event.set()
+
+    def __call__(self) -> bool:
+        return self._event.is_set()
+
+
+def _guarded_items(make: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+    try:
+        yield from make()
+    except Exception as err:  # delivered to the GUI thread as data, logged there with context
+        yield WorkFailed(err)
+
+
+def _guarded_call(func: Callable[[], Any]) -> Any:
+    try:
+        return func()
+    except Exception as err:
+        return WorkFailed(err)
+
+
+def stream_in_background(
+    make: Callable[[], Iterator[Any]],
+    on_item: Callable[[Any], None],
+    on_finished: Callable[[], None],
+) -> GeneratorWorker:
+    """Iterate `make()` on a pool thread. Each item (or a final WorkFailed) reaches `on_item`
+    on the GUI thread through a queued signal, in order, and `on_finished` comes last."""
+    worker = create_worker(_guarded_items, make, _start_thread=False, _ignore_errors=True)
+    worker.yielded.connect(on_item)
+    worker.finished.connect(on_finished)
+    worker.start()
+    return worker
+
+
+def call_in_background(func: Callable[[], Any], on_done: Callable[[Any], None]) -> FunctionWorker:
+    """Call `func()` on a pool thread; `on_done` gets its result, or a WorkFailed, on the
+    GUI thread."""
+    worker = create_worker(_guarded_call, func, _start_thread=False, _ignore_errors=True)
+    worker.returned.connect(on_done)
+    worker.start()
+    return worker
