@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     decode = bench_verbs.add_parser("decode", parents=[common],
                                     help="app chat path vs a bare llama-cpp-python loop")
     decode.add_argument("--tokens", type=int, default=128, help="tokens per reply")
-    decode.add_argument("--runs", type=int, default=5, help="alternating runs of each")
+    decode.add_argument("--runs", type=int, default=8, help="runs of each, in ABBA order")
     decode.add_argument("--record", metavar="MD", help="append the result to this Markdown file")
     decode.set_defaults(run=_cmd_bench_decode)
     gui = bench_verbs.add_parser("gui", parents=[common],

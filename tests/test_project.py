@@ -54,3 +54,9 @@ def test_the_core_and_cli_run_headless_without_loading_qt_or_llama():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_finds_nothing():
+    result = subprocess.run([str(Path(sys.executable).parent / "ruff"), "check", "ghostdesk",
+                             "tests"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

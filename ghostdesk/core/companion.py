@@ -49,6 +49,7 @@ class ReplySaved:
 
 TurnEvent = UserMessageSaved | ReplyStarted | TokenReceived | ReplySaved
 StopCheck = Callable[[], bool]
+UserMessageHook = Callable[[MessageRecord], None]
 
 
 class Companion:
@@ -59,10 +60,16 @@ class Companion:
         store: ConversationStore,
         engine: ChatEngine,
         settings: Callable[[], Settings],
+        on_user_message: UserMessageHook | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
         self._settings = settings
+        # --- feedback hook ---
+        # Called with each saved user message, before the reply is written (on the turn's
+        # thread); it reads implicit feedback on the reply before (core/feedback/observer.py)
+        # and must not raise.
+        self._on_user_message = on_user_message
 
     def send(
         self, conversation_id: int, text: str, should_stop: StopCheck | None = None
@@ -72,6 +79,8 @@ class Companion:
         if not text:
             raise GhostDeskError("There is nothing to send: the message is empty.")
         user = self.store.add_message(conversation_id, "user", text)
+        if self._on_user_message is not None:  # feedback hook
+            self._on_user_message(user)
         yield UserMessageSaved(user)
         yield from self._reply(conversation_id, user, should_stop)
 
@@ -98,10 +107,8 @@ class Companion:
         settings = self._settings()
         thread = self.store.thread(conversation_id)
         ids = [m.id for m in thread]
-        if upto.id in ids:
-            thread = thread[: ids.index(upto.id) + 1]
-        else:  # answering a message on another branch: rebuild its own path
-            thread = self._path_to(upto)
+        # Answering a message on another branch (not on screen): rebuild its own path.
+        thread = thread[: ids.index(upto.id) + 1] if upto.id in ids else self._path_to(upto)
         history = [ChatMessage(m.role, m.content) for m in thread if m.role != "system"]  # type: ignore[arg-type]
         system_text = settings.persona.rendered_system_prompt().strip()
         system = ChatMessage("system", system_text) if system_text else None

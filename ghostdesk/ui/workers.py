@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from superqt.utils import FunctionWorker, GeneratorWorker, create_worker
+if TYPE_CHECKING:
+    from superqt.utils import FunctionWorker, GeneratorWorker
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ def stream_in_background(
 ) -> GeneratorWorker:
     """Iterate `make()` on a pool thread. Each item (or a final WorkFailed) reaches `on_item`
     on the GUI thread through a queued signal, in order, and `on_finished` comes last."""
+    from superqt.utils import create_worker  # ~0.3 s: loaded after the window is shown
+
     worker = create_worker(_guarded_items, make, _start_thread=False, _ignore_errors=True)
     worker.yielded.connect(on_item)
     worker.finished.connect(on_finished)
@@ -66,6 +69,8 @@ def stream_in_background(
 def call_in_background(func: Callable[[], Any], on_done: Callable[[Any], None]) -> FunctionWorker:
     """Call `func()` on a pool thread; `on_done` gets its result, or a WorkFailed, on the
     GUI thread."""
+    from superqt.utils import create_worker
+
     worker = create_worker(_guarded_call, func, _start_thread=False, _ignore_errors=True)
     worker.returned.connect(on_done)
     worker.start()
