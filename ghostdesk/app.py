@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ghostdesk.core.errors import GhostDeskError
+from ghostdesk.core.feedback.ledger import RewardLedger
 from ghostdesk.core.paths import DataPaths
 from ghostdesk.core.settings import Settings, SettingsFile
 from ghostdesk.core.store.conversations import ConversationStore
@@ -30,8 +33,40 @@ class AppServices:
     settings: Settings
     db: Database
     store: ConversationStore
+    ledger: RewardLedger
     notices: list[str] = field(default_factory=list)
     """Things the user should be told at start-up (settings repaired, database restored…)."""
+    _memory: Any = field(default=None, repr=False)
+    _memory_tried: bool = field(default=False, repr=False)
+    _memory_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def memory(self):  # -> MemoryService | None
+        """Memory crystals, opened on first use (its index load and the embedder are slow,
+        so the window never waits for them). None when memory is off or could not open; the
+        reason is added to `notices`."""
+        with self._memory_lock:
+            if not self._memory_tried:
+                self._memory_tried = True
+                self._memory = self._open_memory()
+            return self._memory
+
+    def _open_memory(self):
+        if not self.settings.memory.enabled:
+            return None
+        from ghostdesk.core.memory import MemoryService
+
+        try:
+            memory = MemoryService.open(self.db, self.paths.root / "memory",
+                                        embedder=make_embedder(),
+                                        companion_name=self.settings.persona.name)
+        except GhostDeskError as err:
+            log.warning("memory unavailable: %s", err.message)
+            self.notices.append(f"Memory is unavailable: {err}")
+            return None
+        self.notices.extend(memory.notices)
+        memory.run_forgetting()
+        return memory
 
     def current_settings(self) -> Settings:
         return self.settings
@@ -49,11 +84,27 @@ class AppServices:
 
     def make_companion(self, engine):
         from ghostdesk.core.companion import Companion
+        from ghostdesk.core.feedback.observer import ConversationObserver
 
-        return Companion(self.store, engine, self.current_settings)
+        observer = ConversationObserver(self.ledger, self.abandon_after_s)
+        return Companion(self.store, engine, self.current_settings, on_user_message=observer,
+                         memory=self.memory)
+
+    def abandon_after_s(self) -> float:
+        """How long after a reply, with nothing happening, the user counts as having left."""
+        return self.settings.feedback.abandon_after_minutes * 60.0
 
     def close(self) -> None:
+        if self._memory is not None:
+            self._memory.close()
         self.db.close()
+
+
+def make_embedder():
+    """The sentence embedder for memory (the bundled MiniLM unless configured); loads lazily."""
+    from ghostdesk.core.memory.embedder import SentenceEmbedder
+
+    return SentenceEmbedder()
 
 
 def build_services(paths: DataPaths | None = None, model_path: str | None = None) -> AppServices:
@@ -68,7 +119,9 @@ def build_services(paths: DataPaths | None = None, model_path: str | None = None
     db = Database.open(paths.database, paths.backups)
     notices.extend(getattr(db, "notices", []))
     store = ConversationStore(db)
-    return AppServices(paths, settings_file, settings, db, store, notices)
+    ledger = RewardLedger(db)
+    notices.extend(ledger.weights().problems)
+    return AppServices(paths, settings_file, settings, db, store, ledger, notices)
 
 
 def _configure_logging(folder: Path) -> None:

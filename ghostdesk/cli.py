@@ -4,6 +4,9 @@
     ghostdesk chat [TEXT]          one-shot reply, or an interactive chat without TEXT
     ghostdesk conversations ...    list / show / export / rename / delete
     ghostdesk model info [PATH]    what a GGUF file is, read without loading it
+    ghostdesk rate ID up|down|laugh|clear   rate a companion reply
+    ghostdesk feedback ...         list / confirm / dismiss signals, export training data
+    ghostdesk memory ...           list / search / edit / pin / forget / archive / import
     ghostdesk bench decode|gui     benchmarks (figures go to docs/benchmarks.md)
 """
 
@@ -68,6 +71,57 @@ def build_parser() -> argparse.ArgumentParser:
                       help="also test-load it with llama.cpp in a child process")
     info.set_defaults(run=_cmd_model_info)
 
+    rate = verbs.add_parser("rate", parents=[common], help="rate a companion reply")
+    rate.add_argument("message_id", type=int, metavar="MESSAGE_ID")
+    rate.add_argument("rating", choices=("up", "down", "laugh", "clear"),
+                      help="👍 up, 👎 down, 😂 laugh; clear turns all three off")
+    rate.add_argument("--off", action="store_true", help="take this rating back")
+    rate.set_defaults(run=_cmd_rate)
+
+    fb = verbs.add_parser("feedback", parents=[common],
+                          help="feedback signals, reward weights and training datasets")
+    fb_verbs = fb.add_subparsers(dest="action", metavar="ACTION", required=True)
+    fb_list = fb_verbs.add_parser("list", parents=[common], help="feedback events, newest first")
+    fb_list.add_argument("--pending", action="store_true",
+                         help="only signals waiting to be confirmed or dismissed")
+    fb_list.add_argument("--message", type=int, metavar="ID", help="only this reply's feedback")
+    fb_list.add_argument("--limit", type=int, default=50)
+    fb_list.set_defaults(run=_cmd_feedback_list)
+    for name, helptext in (("confirm", "agree with implicit signals"),
+                           ("dismiss", "reject implicit signals: they never reach training")):
+        decide = fb_verbs.add_parser(name, parents=[common], help=helptext)
+        decide.add_argument("event_ids", type=int, nargs="+", metavar="EVENT_ID")
+        decide.set_defaults(run=_cmd_feedback_decide)
+    comment = fb_verbs.add_parser("comment", parents=[common], help="comment on a reply")
+    comment.add_argument("message_id", type=int, metavar="MESSAGE_ID")
+    comment.add_argument("text", help='the comment ("" removes it)')
+    comment.set_defaults(run=_cmd_feedback_text, field="comment")
+    better = fb_verbs.add_parser("better-reply", parents=[common],
+                                 help="write a better version of a reply")
+    better.add_argument("message_id", type=int, metavar="MESSAGE_ID")
+    better.add_argument("text", help='your version of the reply ("" removes it)')
+    better.set_defaults(run=_cmd_feedback_text, field="better_reply")
+    fb_verbs.add_parser("summary", parents=[common],
+                        help="totals and training examples").set_defaults(run=_cmd_feedback_summary)
+    weights = fb_verbs.add_parser("weights", parents=[common],
+                                  help="show the reward weights, or set one")
+    weights.add_argument("kind", nargs="?")
+    weights.add_argument("value", nargs="?", type=float)
+    weights.set_defaults(run=_cmd_feedback_weights)
+    export_fb = fb_verbs.add_parser("export", parents=[common],
+                                    help="write a training dataset as JSON Lines")
+    export_fb.add_argument("--format", required=True, choices=("kto", "dpo", "sft"))
+    export_fb.add_argument("--out", required=True, metavar="FILE.jsonl")
+    export_fb.add_argument("--split", choices=("train", "eval", "all"), default="train",
+                           help="train (default), eval (the held-out conversations) or all")
+    export_fb.add_argument("--confirmed-only", action="store_true",
+                           help="leave out implicit signals that were not confirmed")
+    export_fb.add_argument("--best-replies", type=float, metavar="MIN_REWARD",
+                           help="SFT: also the replies with at least this reward")
+    export_fb.add_argument("--meta", action="store_true",
+                           help='add a "meta" entry: message ids, rewards, split')
+    export_fb.set_defaults(run=_cmd_feedback_export)
+
     bench = verbs.add_parser("bench", parents=[common], help="measure speed")
     bench_verbs = bench.add_subparsers(dest="action", metavar="WHAT", required=True)
     decode = bench_verbs.add_parser("decode", parents=[common],
@@ -81,7 +135,41 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--tokens", type=int, default=200)
     gui.add_argument("--record", metavar="MD", help="append the result to this Markdown file")
     gui.set_defaults(run=_cmd_bench_gui)
+    feedback_bench = bench_verbs.add_parser(
+        "feedback", parents=[common],
+        help="rating latency in the window, and building datasets from many rated replies")
+    feedback_bench.add_argument("--replies", type=int, default=100_000,
+                                help="rated replies to build datasets from")
+    feedback_bench.add_argument("--clicks", type=int, default=40, help="rating clicks to time")
+    feedback_bench.add_argument("--record", metavar="MD",
+                                help="append the result to this Markdown file")
+    feedback_bench.set_defaults(run=_cmd_bench_feedback)
+    memory_bench = bench_verbs.add_parser(
+        "memory", parents=[common],
+        help="memory index: recall@10 vs exact search, query latency, build, RAM and disk")
+    memory_bench.add_argument("--crystals", type=int, default=100_000,
+                              help="synthetic crystals (e.g. 1000000)")
+    memory_bench.add_argument("--record", metavar="MD",
+                              help="append the result to this Markdown file")
+    memory_bench.set_defaults(run=_cmd_bench_memory)
+
+    from ghostdesk.cli_memory import add_memory_verbs
+
+    add_memory_verbs(verbs, common)
     return parser
+
+
+def _cmd_bench_memory(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    from ghostdesk.bench.memory import run_memory_bench
+
+    def progress(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    result = run_memory_bench(args.crystals, progress=progress)
+    _emit(out, args, result.to_dict(), result.to_markdown())
+    if args.record:
+        result.append_to(args.record)
+    return 0
 
 
 def dispatch(args: argparse.Namespace, services: AppServices, out: TextIO | None = None) -> int:
@@ -287,6 +375,147 @@ def _cmd_model_info(args: argparse.Namespace, services: AppServices, out: TextIO
     return 0
 
 
+# --- feedback -------------------------------------------------------------------------------
+
+_MARKS = {"up": "👍", "down": "👎", "laugh": "😂"}
+
+
+def _state_text(state) -> str:
+    marks = " ".join(_MARKS[k] for k in _MARKS if k in state.ratings) or "not rated"
+    parts = [f"Reply {state.message_id}: {marks}", f"reward {state.reward:+.2f}"]
+    if state.comment:
+        parts.append(f"comment: {state.comment}")
+    if state.better_reply:
+        parts.append("better reply written")
+    pending = sum(1 for s in state.signals if s.status == "pending")
+    if pending:
+        parts.append(f"{pending} signal{'s' if pending > 1 else ''} to confirm")
+    return " · ".join(parts)
+
+
+def _cmd_rate(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    on = None if args.rating == "clear" else not args.off
+    state = services.ledger.rate(args.message_id, args.rating, on=on)
+    _emit(out, args, state.to_json(), _state_text(state))
+    return 0
+
+
+def _warn_weight_problems(services: AppServices) -> None:
+    for problem in services.ledger.weights().problems:
+        print(f"warning: {problem}", file=sys.stderr)
+
+
+def _event_line(item) -> str:
+    from ghostdesk.core.feedback.weights import KIND_LABELS
+
+    e = item.event
+    label = _MARKS.get(e.kind) or KIND_LABELS.get(e.kind, e.kind)
+    what = e.phrase and f' "{e.phrase}"' or (e.text and f": {e.text}") or ""
+    when = e.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    return (f"{e.id:>6}  {when}  reply {e.message_id:<6} {label}{what}  [{e.status}]"
+            f"  — {item.reply.conversation_title}: {item.reply.excerpt}")
+
+
+def _cmd_feedback_list(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    ledger = services.ledger
+    # Replies left alone since the app last looked get their signal before listing.
+    ledger.evaluate_abandonment(abandon_after_s=services.abandon_after_s())
+    _warn_weight_problems(services)
+    if args.pending:
+        items = ledger.pending(limit=args.limit)
+    else:
+        items = ledger.events(message_id=args.message, limit=args.limit)
+    if getattr(args, "json", False):
+        _emit(out, args, [i.to_json() for i in items], "")
+        return 0
+    if not items:
+        print("No signals to confirm." if args.pending else "No feedback yet.", file=out)
+    for item in items:
+        print(_event_line(item), file=out)
+    if args.pending and items:
+        print("\nConfirm with: ghostdesk feedback confirm ID…   Dismiss with: ghostdesk "
+              "feedback dismiss ID…", file=out)
+    return 0
+
+
+def _cmd_feedback_decide(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    decide = services.ledger.confirm if args.action == "confirm" else services.ledger.dismiss
+    events = [decide(event_id) for event_id in args.event_ids]
+    text = "\n".join(f"{e.id}: {e.kind} on reply {e.message_id} is {e.status}" for e in events)
+    _emit(out, args, [e.to_json() for e in events], text)
+    return 0
+
+
+def _cmd_feedback_text(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    ledger = services.ledger
+    setter = ledger.set_comment if args.field == "comment" else ledger.set_better_reply
+    state = setter(args.message_id, args.text)
+    _emit(out, args, state.to_json(), _state_text(state))
+    return 0
+
+
+def _cmd_feedback_summary(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    from ghostdesk.core.feedback.datasets import count_examples, load_snapshot
+
+    summary = services.ledger.summary()
+    counts = count_examples(load_snapshot(services.db))
+    if getattr(args, "json", False):
+        _emit(out, args, {**summary.to_json(), "examples": counts.to_json()}, "")
+        return 0
+    e = summary.explicit
+    print(f"👍 {e.get('up', 0)}  👎 {e.get('down', 0)}  😂 {e.get('laugh', 0)}  "
+          f"comments {e.get('comment', 0)}  better replies {e.get('better_reply', 0)}", file=out)
+    print(f"Replies with feedback: {summary.rated_replies}; total reward "
+          f"{summary.total_reward:+.2f}; signals to confirm: {summary.pending}", file=out)
+    for kind, by_status in sorted(summary.signals.items()):
+        detail = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items()))
+        print(f"  {kind}: {detail}", file=out)
+    print("Training examples (train / held out):", file=out)
+    for name, label in (("kto_desirable", "KTO desirable"), ("kto_undesirable",
+                        "KTO undesirable"), ("dpo_pairs", "DPO pairs"),
+                        ("sft_examples", "SFT examples")):
+        n = getattr(counts, name)
+        print(f"  {label}: {n['train']} / {n['eval']}", file=out)
+    for problem in summary.weight_problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return 0
+
+
+def _cmd_feedback_weights(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    if args.kind is not None and args.value is None:
+        raise GhostDeskError("Give a value too, e.g.: ghostdesk feedback weights laugh 0.5")
+    if args.kind is not None:
+        weights = services.ledger.set_weight(args.kind, args.value)
+    else:
+        weights = services.ledger.weights()
+    for problem in weights.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    text = "\n".join(f"{kind:<13} {value:+g}" for kind, value in weights.values.items())
+    _emit(out, args, dict(weights.values), text)
+    return 0
+
+
+def _cmd_feedback_export(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    from ghostdesk.core.feedback.datasets import DatasetOptions, export_dataset
+
+    if args.best_replies is not None and args.format != "sft":
+        raise GhostDeskError("--best-replies only applies to --format sft.")
+    options = DatasetOptions(
+        system_prompt=services.settings.persona.rendered_system_prompt(),
+        split=args.split,
+        confirmed_only=args.confirmed_only,
+        sft_min_reward=args.best_replies,
+    )
+    _warn_weight_problems(services)
+    count = export_dataset(services.db, args.format, args.out, options, meta=args.meta)
+    noun = "pair" if args.format == "dpo" else "example"
+    _emit(out, args,
+          {"format": args.format, "path": args.out, "records": count, "split": args.split},
+          f"Wrote {count} {args.format.upper()} {noun}{'s' if count != 1 else ''} "
+          f"({args.split} split) to {args.out}")
+    return 0
+
+
 # --- bench ----------------------------------------------------------------------------------
 
 def _cmd_bench_decode(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
@@ -303,6 +532,16 @@ def _cmd_bench_gui(args: argparse.Namespace, services: AppServices, out: TextIO)
     from ghostdesk.bench.gui import run_gui_bench
 
     result = run_gui_bench(services, tokens=args.tokens)
+    _emit(out, args, result.to_dict(), result.to_markdown())
+    if args.record:
+        result.append_to(args.record)
+    return 0
+
+
+def _cmd_bench_feedback(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    from ghostdesk.bench.feedback import run_feedback_bench
+
+    result = run_feedback_bench(replies=args.replies, clicks=args.clicks)
     _emit(out, args, result.to_dict(), result.to_markdown())
     if args.record:
         result.append_to(args.record)

@@ -15,3 +15,15 @@ def ghostdesk_home(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("GHOSTDESK_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def hashing_embedder(request, monkeypatch):
+    """Memory in app-level tests embeds with a tiny deterministic hashing embedder: loading
+    MiniLM takes seconds and the words don't matter there. Tests about recall quality build
+    their own SentenceEmbedder, or use the `real_embedder` marker to keep the real one."""
+    if request.node.get_closest_marker("real_embedder"):
+        return
+    from ghostdesk.core.memory.embedder import HashingEmbedder
+
+    monkeypatch.setattr("ghostdesk.app.make_embedder", lambda: HashingEmbedder())

@@ -7,9 +7,11 @@ them, so every front end goes through exactly this path.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ghostdesk.core.context_window import FittedPrompt, fit_to_context
 from ghostdesk.core.errors import GhostDeskError
@@ -17,6 +19,11 @@ from ghostdesk.core.llm.types import ChatEngine, ChatMessage, GenerationStats, S
 from ghostdesk.core.settings import Settings
 from ghostdesk.core.store.conversations import ConversationStore
 from ghostdesk.core.store.records import MessageRecord
+
+if TYPE_CHECKING:
+    from ghostdesk.core.memory import MemoryService
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,16 @@ class ReplyStarted:
 
 
 @dataclass(frozen=True)
+class MemoriesRecalled:
+    """The crystals that resonated with this turn and went into the prompt."""
+
+    recall: Any
+    """A ghostdesk.core.memory RecallResult (crystals with scores, the prompt block)."""
+    problem: str = ""
+    """Set when memory could not be consulted; the reply goes on without it."""
+
+
+@dataclass(frozen=True)
 class TokenReceived:
     text: str
 
@@ -47,7 +64,16 @@ class ReplySaved:
     stats: GenerationStats
 
 
-TurnEvent = UserMessageSaved | ReplyStarted | TokenReceived | ReplySaved
+@dataclass(frozen=True)
+class MemoriesCrystallized:
+    """After the reply: the recent exchange was compressed into memory crystals."""
+
+    result: Any
+    """A ghostdesk.core.memory Crystallization (facts, what was added or merged)."""
+
+
+TurnEvent = (UserMessageSaved | MemoriesRecalled | ReplyStarted | TokenReceived | ReplySaved
+             | MemoriesCrystallized)
 StopCheck = Callable[[], bool]
 UserMessageHook = Callable[[MessageRecord], None]
 
@@ -61,10 +87,12 @@ class Companion:
         engine: ChatEngine,
         settings: Callable[[], Settings],
         on_user_message: UserMessageHook | None = None,
+        memory: MemoryService | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
         self._settings = settings
+        self.memory = memory
         # --- feedback hook ---
         # Called with each saved user message, before the reply is written (on the turn's
         # thread); it reads implicit feedback on the reply before (core/feedback/observer.py)
@@ -102,8 +130,10 @@ class Companion:
         yield from self._reply(conversation_id, user, should_stop)
 
 
-    def build_prompt(self, conversation_id: int, upto: MessageRecord) -> FittedPrompt:
-        """The exact prompt the engine sees to answer `upto` (the newest kept message)."""
+    def build_prompt(self, conversation_id: int, upto: MessageRecord,
+                     memory_block: str = "") -> FittedPrompt:
+        """The exact prompt the engine sees to answer `upto` (the newest kept message), with
+        recalled memories (`memory_block`) after the persona's system prompt."""
         settings = self._settings()
         thread = self.store.thread(conversation_id)
         ids = [m.id for m in thread]
@@ -111,6 +141,8 @@ class Companion:
         thread = thread[: ids.index(upto.id) + 1] if upto.id in ids else self._path_to(upto)
         history = [ChatMessage(m.role, m.content) for m in thread if m.role != "system"]  # type: ignore[arg-type]
         system_text = settings.persona.rendered_system_prompt().strip()
+        if memory_block:
+            system_text = f"{system_text}\n\n{memory_block.strip()}".strip()
         system = ChatMessage("system", system_text) if system_text else None
         return fit_to_context(
             system,
@@ -131,7 +163,13 @@ class Companion:
         self, conversation_id: int, parent: MessageRecord, should_stop: StopCheck | None
     ) -> Iterator[TurnEvent]:
         settings = self._settings()
-        fitted = self.build_prompt(conversation_id, parent)
+        recall = None
+        if self.memory is not None:
+            recall, problem = self._recall(conversation_id, parent)
+            if problem or (recall is not None and recall.crystals):
+                yield MemoriesRecalled(recall, problem)
+        block = recall.prompt_block if recall is not None else ""
+        fitted = self.build_prompt(conversation_id, parent, block)
         yield ReplyStarted(parent.id, fitted.dropped_turns, fitted.truncated_last_message)
         params = SamplingParams(**vars(settings.sampling))
         stats = GenerationStats()
@@ -146,10 +184,45 @@ class Companion:
             # generated, exactly like Stop.
             stats.stopped = True
             stats.finish_reason = "stopped"
-            self._save_reply(conversation_id, parent, pieces, stats, fitted, params, started)
+            saved = self._save_reply(conversation_id, parent, pieces, stats, fitted, params,
+                                     started)
+            self._remember(conversation_id, parent, saved, recall, crystallize=False)
             raise
         saved = self._save_reply(conversation_id, parent, pieces, stats, fitted, params, started)
+        due = self._remember(conversation_id, parent, saved, recall, crystallize=True)
         yield ReplySaved(saved, stats)
+        if due and self.memory is not None:
+            # Still on the turn's thread and in the model's lane: the next turn waits for it.
+            try:
+                yield MemoriesCrystallized(self.memory.crystallize(conversation_id, self.engine))
+            except GhostDeskError as err:
+                log.warning("crystallization skipped: %s", err.message)
+
+    def _recall(self, conversation_id: int, parent: MessageRecord) -> tuple[Any, str]:
+        assert self.memory is not None
+        try:
+            return self.memory.recall_for(parent.content, conversation_id,
+                                          count_tokens=self.engine.count_tokens), ""
+        except GhostDeskError as err:
+            # Memory is a help, not a gate: the companion still answers without it.
+            log.warning("recall failed: %s", err.message)
+            return None, str(err)
+
+    def _remember(self, conversation_id: int, parent: MessageRecord, saved: MessageRecord,
+                  recall: Any, *, crystallize: bool) -> bool:
+        """Provenance of the reply and the state update; True when crystallizing is due."""
+        if self.memory is None:
+            return False
+        try:
+            if recall is not None and recall.crystals:
+                self.memory.record_provenance(saved.id, recall)
+            if not saved.content:
+                return False
+            turn = self.memory.remember_turn(conversation_id, parent.content, saved.content)
+            return crystallize and turn.crystallize_due
+        except GhostDeskError as err:
+            log.warning("memory update skipped: %s", err.message)
+            return False
 
     def _save_reply(
         self,

@@ -34,3 +34,13 @@ class SettingsError(GhostDeskError):
 
 class NotFoundError(GhostDeskError):
     """A conversation or message id that does not exist."""
+
+
+class TrainingError(GhostDeskError):
+    """A training run can't start or go on (too little feedback, a base model that doesn't
+    match the chat model, a full disk); the message says what to do."""
+
+
+class AdapterError(GhostDeskError):
+    """A LoRA adapter can't be converted, saved or loaded (wrong base model, unsupported
+    kind, pickled weights)."""

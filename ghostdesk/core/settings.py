@@ -71,10 +71,27 @@ class PersonaSettings:
 
 
 @dataclass
+class FeedbackSettings:
+    """How feedback is read from the conversation."""
+
+    abandon_after_minutes: float = 10.0
+    """No message and nothing else in the chat this long after a reply: the user left it."""
+
+
+@dataclass
+class MemoryToggle:
+    """Whether the companion keeps and recalls memory crystals."""
+
+    enabled: bool = True
+
+
+@dataclass
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     persona: PersonaSettings = field(default_factory=PersonaSettings)
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
+    memory: MemoryToggle = field(default_factory=MemoryToggle)
 
     def validate(self) -> None:
         """Raise SettingsError naming the first bad value and what is allowed."""
@@ -94,6 +111,11 @@ class Settings:
         _check(1 <= s.max_tokens <= 65536, "sampling.max_tokens", "1 to 65536")
         _check(s.seed >= -1, "sampling.seed", "-1 (random) or a number >= 0")
         _check(bool(self.persona.name.strip()), "persona.name", "a non-empty name")
+        _check(
+            1.0 <= self.feedback.abandon_after_minutes <= 1440.0,
+            "feedback.abandon_after_minutes",
+            "1 to 1440 minutes (a day)",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -104,7 +126,13 @@ def _check(ok: bool, key: str, allowed: str) -> None:
         raise SettingsError(f"Setting {key} is out of range.", hint=f"Allowed: {allowed}.")
 
 
-_SECTIONS = {"model": ModelSettings, "sampling": SamplingSettings, "persona": PersonaSettings}
+_SECTIONS = {
+    "model": ModelSettings,
+    "sampling": SamplingSettings,
+    "persona": PersonaSettings,
+    "feedback": FeedbackSettings,
+    "memory": MemoryToggle,
+}
 
 
 def settings_from_dict(raw: dict[str, Any]) -> tuple[Settings, list[str]]:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWi
 from ghostdesk.ui.message_bubble import MessageBubble
 
 if TYPE_CHECKING:
+    from ghostdesk.core.feedback.records import FeedbackState
     from ghostdesk.core.store.records import MessageRecord
 
 _FOLLOW_SLACK_PX = 48
@@ -23,6 +24,12 @@ class ChatView(QScrollArea):
     regenerate_requested = Signal()
     version_step_requested = Signal(int, int)
     """(message id, -1 or +1): the user browsed to another version of that reply."""
+    rating_requested = Signal(int, str, bool)
+    """(message id, "up" | "down" | "laugh", on): a rating button was pressed."""
+    text_feedback_requested = Signal(int, str)
+    """(message id, "comment" | "better_reply")."""
+    signal_decision_requested = Signal(int, int, str)
+    """(message id, event id, "confirmed" | "dismissed")."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,6 +72,19 @@ class ChatView(QScrollArea):
         if last is None or last.role != "assistant" or last is self.streaming_bubble:
             return None
         return last
+
+    def bubble_for(self, message_id: int) -> MessageBubble | None:
+        for bubble in self._bubbles:
+            if bubble.message_id == message_id:
+                return bubble
+        return None
+
+    def set_feedback(self, states: dict[int, FeedbackState], *, show: bool = True) -> None:
+        """Show each reply's saved feedback (replies not in `states` are left as they are)."""
+        for bubble in self._bubbles:
+            state = states.get(bubble.message_id) if bubble.message_id is not None else None
+            if state is not None:
+                bubble.set_feedback(state, show=show)
 
     def set_empty_text(self, text: str) -> None:
         self.empty_label.setText(text)
@@ -161,6 +181,17 @@ class ChatView(QScrollArea):
         bubble.version_step_clicked.connect(
             lambda delta, b=bubble: self._on_bubble_version_step_clicked(b, delta)
         )
+        bubble.feedback_rated.connect(
+            lambda kind, on, b=bubble: self._on_bubble_feedback_rated(b, kind, on)
+        )
+        bubble.feedback_text_requested.connect(
+            lambda which, b=bubble: self._on_bubble_feedback_text_requested(b, which)
+        )
+        bubble.feedback_signal_decided.connect(
+            lambda event_id, status, b=bubble: self._on_bubble_feedback_signal_decided(
+                b, event_id, status
+            )
+        )
         bubble.fit_width(self._bubble_width())
         # Insert before the trailing stretch.
         self._column.insertWidget(self._column.count() - 1, row)
@@ -180,6 +211,20 @@ class ChatView(QScrollArea):
     def _on_bubble_version_step_clicked(self, bubble: MessageBubble, delta: int) -> None:
         if bubble.message_id is not None:
             self.version_step_requested.emit(bubble.message_id, delta)
+
+    def _on_bubble_feedback_rated(self, bubble: MessageBubble, kind: str, on: bool) -> None:
+        if bubble.message_id is not None:
+            self.rating_requested.emit(bubble.message_id, kind, on)
+
+    def _on_bubble_feedback_text_requested(self, bubble: MessageBubble, which: str) -> None:
+        if bubble.message_id is not None:
+            self.text_feedback_requested.emit(bubble.message_id, which)
+
+    def _on_bubble_feedback_signal_decided(
+        self, bubble: MessageBubble, event_id: int, status: str
+    ) -> None:
+        if bubble.message_id is not None:
+            self.signal_decision_requested.emit(bubble.message_id, event_id, status)
 
     # -- streaming text ---------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from ghostdesk.core.errors import GhostDeskError, NotFoundError
 from ghostdesk.ui.chat_list import ChatList
 from ghostdesk.ui.chat_view import ChatView
 from ghostdesk.ui.composer import Composer
+from ghostdesk.ui.feedback_controller import FeedbackController
 from ghostdesk.ui.settings_dialog import SettingsDialog
 from ghostdesk.ui.status import ModelState, NoticeBanner, StatusPanel
 from ghostdesk.ui.workers import StopFlag, WorkFailed, call_in_background, stream_in_background
@@ -47,6 +49,8 @@ log = logging.getLogger("ghostdesk.ui")
 REPAINT_INTERVAL_MS = 33
 """Streamed tokens are batched into one repaint per interval (about 30 per second)."""
 NEW_CHAT_TITLE = "New chat"
+ABANDON_CHECK_MS = 60_000
+"""How often the window looks for replies the user left (a cheap query, off the GUI thread)."""
 
 
 @dataclass
@@ -100,6 +104,9 @@ class MainWindow(QMainWindow):
         self._turn: _Turn | None = None
         self._current_id: int | None = None
         self.settings_dialog: SettingsDialog | None = None
+        self.feedback_view: Any = None
+        self.text_feedback_dialog: Any = None
+        self._typed_at: dict[int, datetime] = {}
 
         self.setWindowTitle("GhostDesk")
         self.resize(1120, 740)
@@ -109,6 +116,9 @@ class MainWindow(QMainWindow):
         self._flush_timer.timeout.connect(self._on_flush_timer_timeout)
         self._notice_timer = QTimer(self, singleShot=True, interval=6000)
         self._notice_timer.timeout.connect(self._on_notice_timer_timeout)
+        self._abandon_timer = QTimer(self, interval=ABANDON_CHECK_MS)
+        self._abandon_timer.timeout.connect(self._on_abandon_timer_timeout)
+        self._abandon_timer.start()
 
         self.refresh_chat_list()
         ids = self.chat_list.ids()
@@ -164,6 +174,14 @@ class MainWindow(QMainWindow):
         self.composer.stop_requested.connect(self.stop_reply)
         self.status.choose_model_clicked.connect(self.choose_model)
 
+        self.feedback = FeedbackController(
+            self.services.ledger, self.chat_view, self._report_error, self
+        )
+        self.chat_view.rating_requested.connect(self.feedback.rate)
+        self.chat_view.signal_decision_requested.connect(self.feedback.decide)
+        self.chat_view.text_feedback_requested.connect(self.edit_text_feedback)
+        self.composer.edit.textChanged.connect(self._on_composer_text_changed)
+
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self.new_chat_action = self._action(
@@ -196,6 +214,11 @@ class MainWindow(QMainWindow):
             chat_menu, "Re&name chat", self._on_rename_triggered, QKeySequence("F2")
         )
         self.delete_action = self._action(chat_menu, "&Delete chat…", self._on_delete_triggered)
+
+        view_menu = self.menuBar().addMenu("&View")
+        self.feedback_action = self._action(
+            view_menu, "&Feedback…", self.open_feedback_view, QKeySequence("Ctrl+Shift+F")
+        )
 
     def _action(self, menu, text: str, slot: Callable[[], Any], shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -380,6 +403,8 @@ class MainWindow(QMainWindow):
         self._current_id = conversation_id
         persona = conversation.persona_name or self.services.settings.persona.name
         self.chat_view.show_thread(thread, persona)
+        self.feedback.load(m.id for m in thread if m.role == "assistant")
+        self._check_abandonment()
         turn = self._turn
         if turn is not None and turn.conversation_id == conversation_id and turn.reply_started:
             bubble = self.chat_view.begin_reply(persona, turn.parent_id)
@@ -575,6 +600,9 @@ class MainWindow(QMainWindow):
             turn.user_saved = True
             if self._viewing(turn):
                 self.chat_view.add_message(event.message, self.persona_name(turn.conversation_id))
+                if event.message.parent_id is not None:
+                    # The message was just read for signals about the reply before it.
+                    self.feedback.load([event.message.parent_id])
             self._on_conversation_changed(turn.conversation_id)
         elif isinstance(event, ReplyStarted):
             turn.reply_started = True
@@ -707,6 +735,71 @@ class MainWindow(QMainWindow):
         else:
             self._refresh_empty_text()
 
+    # -- feedback ---------------------------------------------------------------------------
+
+    def edit_text_feedback(self, message_id: int, which: str) -> None:
+        """Open the comment ("comment") or better-reply ("better_reply") editor for a reply."""
+        from ghostdesk.ui.feedback_text_dialog import TextFeedbackDialog
+
+        bubble = self.chat_view.bubble_for(message_id)
+        if bubble is None or bubble.feedback is None:
+            return
+        state = bubble.feedback.saved_state
+        current = None if state is None else getattr(state, which)
+        dialog = TextFeedbackDialog(which, current, bubble.text(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dialog.text_saved.connect(lambda text: self.feedback.set_text(message_id, which, text))
+        self.text_feedback_dialog = dialog
+        dialog.open()
+
+    def open_feedback_view(self) -> Any:
+        """Open (or raise) the Feedback window and return it."""
+        from ghostdesk.ui.feedback_view import FeedbackView
+
+        if self.feedback_view is not None and self.feedback_view.isVisible():
+            self.feedback_view.raise_()
+            self.feedback_view.refresh()
+            return self.feedback_view
+        view = FeedbackView(self.services.ledger, self.services.db, self.feedback, self)
+        view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        view.reply_activated.connect(self.open_reply)
+        view.destroyed.connect(self._on_feedback_view_destroyed)
+        self.feedback_view = view
+        view.show()
+        return view
+
+    def _on_feedback_view_destroyed(self) -> None:
+        self.feedback_view = None
+
+    def open_reply(self, message_id: int, conversation_id: int) -> None:
+        """Show a reply in its chat, switching to its version if another one is shown."""
+        if self._turn is not None and self._turn.conversation_id == conversation_id:
+            self.show_conversation(conversation_id)
+            return
+        try:
+            thread_ids = {m.id for m in self.store.thread(conversation_id)}
+            if message_id not in thread_ids:
+                self.store.select_version(message_id)
+        except Exception as err:
+            self._report_error(err, f"opening reply {message_id}")
+            return
+        self.show_conversation(conversation_id)
+        self.refresh_chat_list()
+        bubble = self.chat_view.bubble_for(message_id)
+        if bubble is not None:
+            self.chat_view.ensureWidgetVisible(bubble)
+
+    def _check_abandonment(self) -> None:
+        self.feedback.check_abandonment(self.services.abandon_after_s(), dict(self._typed_at))
+
+    def _on_abandon_timer_timeout(self) -> None:
+        self._check_abandonment()
+
+    def _on_composer_text_changed(self) -> None:
+        # Typing is activity: a reply the user is answering has not been abandoned.
+        if self._current_id is not None:
+            self._typed_at[self._current_id] = datetime.now(UTC)
+
     # -- messages to the user ---------------------------------------------------------------
 
     def notify(self, text: str) -> None:
@@ -761,7 +854,9 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Free the model. Call after the event loop has ended."""
+        """Finish saving feedback and free the model. Call after the event loop has ended."""
+        self._abandon_timer.stop()
+        self.feedback.shutdown()
         engine, self.engine, self.companion = self.engine, None, None
         if engine is not None:
             _close_engine(engine)

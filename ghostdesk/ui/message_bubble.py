@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ghostdesk.core.feedback.records import FeedbackState
+from ghostdesk.ui.feedback_bar import FeedbackBar
 from ghostdesk.ui.markdown_body import MarkdownBody
 
 if TYPE_CHECKING:
@@ -30,6 +32,12 @@ class MessageBubble(QFrame):
     version_step_clicked = Signal(int)
     """-1 for the previous version, +1 for the next."""
     copied = Signal()
+    feedback_rated = Signal(str, bool)
+    """(kind, on): 👍 / 👎 / 😂 pressed; the buttons already show it."""
+    feedback_text_requested = Signal(str)
+    """"comment" or "better_reply"."""
+    feedback_signal_decided = Signal(int, str)
+    """(event id, "confirmed" or "dismissed")."""
 
     def __init__(
         self,
@@ -63,9 +71,19 @@ class MessageBubble(QFrame):
         self.next_version_button = self._action_button("›", "Next version")
         self.next_version_button.clicked.connect(lambda: self.version_step_clicked.emit(1))
 
+        # Feedback: companion replies only (a user's own message is not rated).
+        self.feedback: FeedbackBar | None = None
+        if role == "assistant":
+            self.feedback = FeedbackBar()
+            self.feedback.rating_changed.connect(self.feedback_rated)
+            self.feedback.text_requested.connect(self.feedback_text_requested)
+            self.feedback.signal_decided.connect(self.feedback_signal_decided)
+
         footer = QHBoxLayout()
         footer.setContentsMargins(0, 0, 0, 0)
         footer.setSpacing(2)
+        if self.feedback is not None:
+            footer.addWidget(self.feedback)
         footer.addWidget(self.stopped_marker)
         footer.addWidget(self.context_note)
         footer.addStretch(1)
@@ -85,6 +103,8 @@ class MessageBubble(QFrame):
         layout.setSpacing(4)
         layout.addWidget(self.author_label)
         layout.addWidget(self.body)
+        if self.feedback is not None:
+            layout.addWidget(self.feedback.chips)
         layout.addWidget(self.footer)
 
         self.set_versions(1, 1)
@@ -123,6 +143,13 @@ class MessageBubble(QFrame):
         self.set_dropped_turns(record.dropped_turns or 0)
         self.set_versions(record.version_index or 1, record.version_count or 1)
         self.setToolTip(_describe(record))
+        if self.feedback is not None and self.feedback.message_id != record.id:
+            self.feedback.set_state(FeedbackState(record.id))  # until the saved one is loaded
+
+    def set_feedback(self, state: FeedbackState, *, show: bool = True) -> None:
+        """The reply's saved feedback (see FeedbackBar.set_state)."""
+        if self.feedback is not None:
+            self.feedback.set_state(state, show=show)
 
     def set_stopped(self, stopped: bool) -> None:
         self.stopped_marker.setVisible(stopped)

@@ -150,6 +150,20 @@ QToolButton#BubbleAction {{ background: transparent; border: none; color: {t.mut
     padding: 2px 6px; border-radius: 6px; }}
 QToolButton#BubbleAction:hover {{ background: {t.hover}; color: {t.text}; }}
 QToolButton#BubbleAction:disabled {{ color: {t.border}; }}
+QToolButton#BubbleAction[filled="true"] {{ color: {t.accent}; }}
+QToolButton#RatingButton {{ background: transparent; border: 1px solid transparent;
+    border-radius: 6px; padding: 1px 5px; font-size: 14px; }}
+QToolButton#RatingButton:hover {{ background: {t.hover}; }}
+QToolButton#RatingButton:checked {{ background: {t.selection}; border-color: {t.accent}; }}
+#SignalChip {{ background: {t.code_background}; border: 1px solid {t.border};
+    border-radius: 10px; }}
+#SignalChip[status="confirmed"] {{ border-color: {t.accent}; }}
+#SignalChipLabel {{ color: {t.text}; font-size: 12px; }}
+#SignalChip[status="active"] #SignalChipLabel {{ color: {t.muted}; }}
+QToolButton#SignalChipButton {{ background: transparent; border: none; color: {t.muted};
+    padding: 0 4px; border-radius: 8px; }}
+QToolButton#SignalChipButton:hover {{ background: {t.hover}; color: {t.text}; }}
+#FeedbackTotals {{ color: {t.text}; font-size: 14px; }}
 
 #ChatView, #ChatViewport {{ background: {t.window}; border: none; }}
 #EmptyState {{ color: {t.muted}; font-size: 15px; }}

@@ -202,3 +202,46 @@ class ConversationMemory(Base):
     crystallized_through_id: Mapped[int] = mapped_column(Integer, default=0)
     pending_turns: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- feedback ---
+# The reward ledger (see docs/feedback.md): every rating, comment, better reply and implicit
+# signal on a companion reply, and the weights that turn them into a reward.
+
+
+class FeedbackEvent(Base):
+    """One piece of feedback on one companion reply. Rows are never deleted while the reply
+    exists: un-rating sets `status` to "cleared", dismissing a signal to "dismissed"."""
+
+    __tablename__ = "feedback_events"
+    __table_args__ = _NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    # explicit: "up" | "down" | "laugh" | "comment" | "better_reply";
+    # implicit: "laughter" | "understood" | "scorn" | "continuation" | "abandoned"
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))  # "explicit" | "implicit"
+    # The weight the event carried when recorded (the reward uses the reward_weights table).
+    weight: Mapped[float] = mapped_column(default=0.0)
+    # "active" | "cleared" (explicit); "pending" | "confirmed" | "dismissed" | "active" (implicit)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    # The words of the user's message that triggered an implicit signal.
+    phrase: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # A comment, or the user's better version of the reply.
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Where an implicit signal came from: rule id, the user message, its span.
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class RewardWeight(Base):
+    """The reward one feedback kind carries (defaults from the product brief)."""
+
+    __tablename__ = "reward_weights"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    weight: Mapped[float] = mapped_column()

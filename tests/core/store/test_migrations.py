@@ -42,6 +42,20 @@ _MEMORY_0002 = [
     "INSERT INTO conversation_memory (conversation_id, crystallized_through_id, pending_turns, "
     "updated_at) VALUES (7, 70, 0, '2025-01-02 03:04:07.000000')",
 ]
+_FEEDBACK_0003 = [
+    # A reply on another branch (the thread still ends at 70), rated and with a signal.
+    "INSERT INTO messages (id, conversation_id, parent_id, role, content, created_at, "
+    "status, dropped_turns) VALUES (71, 7, 70, 'assistant', 'hello back', "
+    "'2025-01-02 03:04:08.000000', 'complete', 0)",
+    "INSERT INTO feedback_events (id, message_id, kind, source, weight, status, phrase, text, "
+    "created_at, updated_at, detail) VALUES (5, 71, 'up', 'explicit', 1.0, 'active', NULL, "
+    "NULL, '2025-01-02 03:04:09.000000', '2025-01-02 03:04:09.000000', NULL)",
+    "INSERT INTO feedback_events (id, message_id, kind, source, weight, status, phrase, text, "
+    "created_at, updated_at, detail) VALUES (6, 71, 'laughter', 'implicit', 1.0, 'pending', "
+    "'haha', NULL, '2025-01-02 03:04:10.000000', '2025-01-02 03:04:10.000000', "
+    "'{\"rule_id\": \"en.laughter.haha\"}')",
+    "UPDATE reward_weights SET weight = 0.5 WHERE kind = 'laugh'",
+]
 
 # For every revision: raw SQL that stores data in *that* schema, as the GhostDesk release
 # that had it would have (conversation 7 with message 70 at least). A new revision must add
@@ -49,6 +63,7 @@ _MEMORY_0002 = [
 SAMPLE_ROWS: dict[str, list[str]] = {
     "0001": _CHAT_0001,
     "0002": _CHAT_0001 + _MEMORY_0002,
+    "0003": _CHAT_0001 + _MEMORY_0002 + _FEEDBACK_0003,
 }
 
 
@@ -275,3 +290,9 @@ def test_backup_failure_stops_the_upgrade(
     with Database.open(paths.database, paths.backups) as db:
         assert db.schema_revision() == HEAD_REVISION
         assert len(ConversationStore(db).thread(cid)) == 2
+
+
+def test_the_start_up_fast_path_agrees_with_alembic():
+    from ghostdesk.core.store.db import head_revision, newest_revision_file
+
+    assert newest_revision_file() == head_revision()
