@@ -19,6 +19,8 @@ def j(capsys, *argv):
 
 def test_add_list_pin_edit_archive_restore_forget(capsys, tmp_path):
     first = j(capsys, "memory", "add", "Alex's sister Mei lives in Chengdu")
+    assert [h["id"] for h in j(capsys, "memory", "search", "Chengdu")] == [first["id"]], \
+        "search covers active memories too"
     assert first["kind"] == "manual" and not first["merged"]
     again = j(capsys, "memory", "add", "Alex's sister Mei lives in Chengdu")
     assert again["merged"] and again["id"] == first["id"], "near-duplicates merge"

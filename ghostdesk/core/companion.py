@@ -250,6 +250,10 @@ class Companion:
                 "n_gpu_layers": info.n_gpu_layers,
                 "chat_format": info.chat_format,
                 "finish_reason": stats.finish_reason,
+                # The exact system text (persona + recalled memories): training rebuilds the
+                # chat-time prompt from it byte for byte.
+                "system_prompt": fitted.messages[0].content
+                if fitted.messages and fitted.messages[0].role == "system" else "",
             },
             prompt_tokens=stats.prompt_tokens or fitted.prompt_tokens,
             completion_tokens=stats.completion_tokens,

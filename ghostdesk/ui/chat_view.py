@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
@@ -30,6 +30,8 @@ class ChatView(QScrollArea):
     """(message id, "comment" | "better_reply")."""
     signal_decision_requested = Signal(int, int, str)
     """(message id, event id, "confirmed" | "dismissed")."""
+    bubble_added = Signal(object)
+    """A MessageBubble joined the view (memory hooks its Remember and recalled memories)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -37,7 +39,7 @@ class ChatView(QScrollArea):
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFrameShape(QScrollArea.Shape.NoFrame)
-        content = QWidget(objectName="ChatViewport")
+        content = _Column(objectName="ChatViewport")
         self._column = QVBoxLayout(content)
         self._column.setContentsMargins(24, 20, 24, 20)
         self._column.setSpacing(12)
@@ -198,6 +200,7 @@ class ChatView(QScrollArea):
         row.show()  # now, not on the next event-loop pass, so state reads back at once
         self._bubbles.append(bubble)
         self.empty_label.setVisible(False)
+        self.bubble_added.emit(bubble)
         return bubble
 
     def _remove(self, bubble: MessageBubble) -> None:
@@ -260,6 +263,17 @@ class ChatView(QScrollArea):
     def _on_value_changed(self, value: int) -> None:
         # Reading back up stops the view from jumping to new text; reaching the end resumes.
         self._follow = value >= self.verticalScrollBar().maximum() - _FOLLOW_SLACK_PX
+
+
+class _Column(QWidget):
+    """The scrolled column. Its height is the height its bubbles need at its width.
+
+    A word-wrapped label's minimum height is its height at a narrow guessed width, and a
+    column's minimum is the sum of those: for a long chat far more than the bubbles take at
+    the real width, which QScrollArea kept as blank space below the last bubble."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        return QSize(super().minimumSizeHint().width(), 0)
 
 
 def _author(role: str, persona_name: str) -> str:

@@ -36,6 +36,7 @@ from ghostdesk.ui.chat_list import ChatList
 from ghostdesk.ui.chat_view import ChatView
 from ghostdesk.ui.composer import Composer
 from ghostdesk.ui.feedback_controller import FeedbackController
+from ghostdesk.ui.memory_controller import MemoryController
 from ghostdesk.ui.settings_dialog import SettingsDialog
 from ghostdesk.ui.status import ModelState, NoticeBanner, StatusPanel
 from ghostdesk.ui.workers import StopFlag, WorkFailed, call_in_background, stream_in_background
@@ -128,6 +129,7 @@ class MainWindow(QMainWindow):
             self._show_empty()
         if services.notices:
             self.banner.show_message("\n".join(services.notices), "warning")
+        self.memory.start()
         self._update_actions()
         self.composer.edit.setFocus()
 
@@ -181,6 +183,7 @@ class MainWindow(QMainWindow):
         self.chat_view.signal_decision_requested.connect(self.feedback.decide)
         self.chat_view.text_feedback_requested.connect(self.edit_text_feedback)
         self.composer.edit.textChanged.connect(self._on_composer_text_changed)
+        self.memory = MemoryController(self, self._report_error)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -218,6 +221,9 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         self.feedback_action = self._action(
             view_menu, "&Feedback…", self.open_feedback_view, QKeySequence("Ctrl+Shift+F")
+        )
+        self.memory_action = self._action(
+            view_menu, "&Memory…", self.memory.open_pane, QKeySequence("Ctrl+Shift+M")
         )
 
     def _action(self, menu, text: str, slot: Callable[[], Any], shortcut=None) -> QAction:
@@ -302,12 +308,14 @@ class MainWindow(QMainWindow):
         self._load_error = ""
         self.status.set_loading("Reloading model…" if old is not None else "Loading model…")
         self._update_actions()
-        loader = self._engine_loader
+        loader, services = self._engine_loader, self.services
 
         def load() -> Any:
             if old is not None:
                 _close_engine(old)  # frees the old model's memory before the new one loads
-            return loader()
+            engine = loader()
+            _ = services.memory  # opened here, never on the GUI thread by make_companion
+            return engine
 
         call_in_background(load, self._on_engine_loaded)
 
@@ -637,6 +645,7 @@ class MainWindow(QMainWindow):
             self._report_error(
                 event.error, f"writing a reply in conversation {turn.conversation_id}"
             )
+        self.memory.on_turn_event(event, self._viewing(turn))
 
     def _on_flush_timer_timeout(self) -> None:
         self._flush_tokens()
@@ -857,6 +866,7 @@ class MainWindow(QMainWindow):
         """Finish saving feedback and free the model. Call after the event loop has ended."""
         self._abandon_timer.stop()
         self.feedback.shutdown()
+        self.memory.shutdown()
         engine, self.engine, self.companion = self.engine, None, None
         if engine is not None:
             _close_engine(engine)

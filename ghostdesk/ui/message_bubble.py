@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 from ghostdesk.core.feedback.records import FeedbackState
 from ghostdesk.ui.feedback_bar import FeedbackBar
 from ghostdesk.ui.markdown_body import MarkdownBody
+from ghostdesk.ui.recalled_memories import RecalledMemories
 
 if TYPE_CHECKING:
     from ghostdesk.core.store.records import MessageRecord
@@ -38,6 +39,8 @@ class MessageBubble(QFrame):
     """"comment" or "better_reply"."""
     feedback_signal_decided = Signal(int, str)
     """(event id, "confirmed" or "dismissed")."""
+    remember_requested = Signal()
+    """"Remember this": the message should become a memory."""
 
     def __init__(
         self,
@@ -70,6 +73,13 @@ class MessageBubble(QFrame):
         self.version_label = QLabel(objectName="BubbleMeta")
         self.next_version_button = self._action_button("›", "Next version")
         self.next_version_button.clicked.connect(lambda: self.version_step_clicked.emit(1))
+        self.remember_button = self._action_button(
+            "Remember", "Remember this: keep it as a memory the companion can recall"
+        )
+        self.remember_button.setObjectName("RememberButton")
+        self.remember_button.clicked.connect(self.remember_requested)
+        self.remember_button.setVisible(False)  # until memory is known to be on
+        self._max_width = 0
 
         # Feedback: companion replies only (a user's own message is not rated).
         self.feedback: FeedbackBar | None = None
@@ -78,6 +88,8 @@ class MessageBubble(QFrame):
             self.feedback.rating_changed.connect(self.feedback_rated)
             self.feedback.text_requested.connect(self.feedback_text_requested)
             self.feedback.signal_decided.connect(self.feedback_signal_decided)
+        # The memories recalled for a reply, under it (MemoryController fills it).
+        self.recalled = RecalledMemories() if role == "assistant" else None
 
         footer = QHBoxLayout()
         footer.setContentsMargins(0, 0, 0, 0)
@@ -101,10 +113,17 @@ class MessageBubble(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 8, 14, 6)
         layout.setSpacing(4)
-        layout.addWidget(self.author_label)
+        header = QHBoxLayout()
+        header.setContentsMargins(0, 0, 0, 0)
+        header.addWidget(self.author_label)
+        header.addStretch(1)
+        header.addWidget(self.remember_button)
+        layout.addLayout(header)
         layout.addWidget(self.body)
         if self.feedback is not None:
             layout.addWidget(self.feedback.chips)
+        if self.recalled is not None:
+            layout.addWidget(self.recalled)
         layout.addWidget(self.footer)
 
         self.set_versions(1, 1)
@@ -150,6 +169,14 @@ class MessageBubble(QFrame):
         """The reply's saved feedback (see FeedbackBar.set_state)."""
         if self.feedback is not None:
             self.feedback.set_state(state, show=show)
+
+    def set_memory_enabled(self, enabled: bool) -> None:
+        """Memory is on: offer "Remember this" and show recalled memories."""
+        self.remember_button.setVisible(enabled)
+        if self.recalled is not None:
+            self.recalled.set_memory_enabled(enabled)
+        if self._max_width:
+            self.fit_width(self._max_width)
 
     def set_stopped(self, stopped: bool) -> None:
         self.stopped_marker.setVisible(stopped)
@@ -201,6 +228,7 @@ class MessageBubble(QFrame):
     def set_streaming(self, streaming: bool) -> None:
         """While a reply streams, its actions wait until it is saved."""
         self.footer.setVisible(not streaming and self.role == "assistant")
+        self.remember_button.setEnabled(not streaming)  # nothing saved to remember yet
         self.author_label.setText(
             self.author_label.text().removesuffix(" …") + (" …" if streaming else "")
         )
@@ -215,6 +243,7 @@ class MessageBubble(QFrame):
 
     def fit_width(self, max_width: int) -> None:
         """Companion replies use the full column; user messages shrink to their text."""
+        self._max_width = max_width
         if self.role == "assistant":
             self.setFixedWidth(max_width)
             return
@@ -222,6 +251,8 @@ class MessageBubble(QFrame):
         lines = self._text.splitlines() or [""]
         text_width = max(metrics.horizontalAdvance(line) for line in lines)
         author_width = metrics.horizontalAdvance(self.author_label.text())
+        if not self.remember_button.isHidden():
+            author_width += self.remember_button.sizeHint().width() + 8
         wanted = max(text_width, author_width, 40) + _H_PADDING
         self.setFixedWidth(min(max_width, wanted))
 

@@ -164,6 +164,18 @@ QToolButton#SignalChipButton {{ background: transparent; border: none; color: {t
     padding: 0 4px; border-radius: 8px; }}
 QToolButton#SignalChipButton:hover {{ background: {t.hover}; color: {t.text}; }}
 #FeedbackTotals {{ color: {t.text}; font-size: 14px; }}
+QToolButton#RememberButton {{ background: transparent; border: none; color: {t.muted};
+    padding: 0 4px; border-radius: 6px; font-size: 11px; }}
+QToolButton#RememberButton:hover {{ background: {t.hover}; color: {t.text}; }}
+QToolButton#RecalledToggle {{ background: transparent; border: none; color: {t.muted};
+    padding: 1px 2px; font-size: 12px; }}
+QToolButton#RecalledToggle:hover {{ color: {t.text}; }}
+#RecalledRow {{ background: {t.code_background}; border: 1px solid {t.border};
+    border-radius: 8px; }}
+#RecalledText {{ color: {t.text}; font-size: 12px; }}
+#RecalledScore {{ color: {t.muted}; font-size: 11px; padding: 2px 4px; }}
+#RecalledRow QToolButton:checked {{ color: {t.accent}; }}
+#MemoryList::item {{ padding: 3px 2px; }}
 
 #ChatView, #ChatViewport {{ background: {t.window}; border: none; }}
 #EmptyState {{ color: {t.muted}; font-size: 15px; }}

@@ -98,3 +98,24 @@ def test_a_broken_memory_never_blocks_the_reply(services, monkeypatch):
     problem = next(e for e in events if isinstance(e, MemoriesRecalled))
     assert "could not be loaded" in problem.problem
     assert saved(events).content == "Still here."
+
+
+def test_training_prompts_are_the_chat_time_prompt_with_its_memories(services):
+    """The recalled memories were part of what the model saw: the KTO record carries them,
+    and rendering the record gives the exact text the engine was given."""
+    from ghostdesk.core.feedback.datasets import DatasetOptions, build_records, load_snapshot
+    from ghostdesk.core.llm.types import ChatMessage
+
+    engine = ScriptedEngine()
+    companion = services.make_companion(engine)
+    services.memory.add_crystal("The user loves green tea", importance=0.9)
+    conv = services.store.create_conversation()
+    engine.enqueue("Tea time!")
+    reply = saved(list(companion.send(conv.id, "The user loves green tea")))
+    services.ledger.rate(reply.id, "up")
+    services.settings.persona.name = "Renamed later"  # must not leak into old examples
+    [record] = build_records("kto", load_snapshot(services.db),
+                             DatasetOptions(system_prompt="today's persona", split="all"))
+    messages = [ChatMessage(m["role"], m["content"]) for m in record["prompt"]]
+    assert "green tea" in messages[0].content and "Ghost" in messages[0].content
+    assert engine.render(messages).text == engine.prompts[-1].text

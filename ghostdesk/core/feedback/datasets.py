@@ -56,6 +56,9 @@ class _Message(NamedTuple):
     content: str
     status: str
     dropped_turns: int
+    system_prompt: str | None
+    """For replies: the exact system text given at chat time (persona + recalled memories);
+    None for replies saved before it was recorded."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,8 @@ def load_snapshot(
             else f"e.status IN ({marks})"
         )
         rows = raw.execute(
-            "SELECT id, conversation_id, parent_id, role, content, status, dropped_turns "
+            "SELECT id, conversation_id, parent_id, role, content, status, dropped_turns, "
+            "json_extract(generation_settings, '$.system_prompt') "
             "FROM messages WHERE conversation_id IN (SELECT DISTINCT m.conversation_id "
             f"FROM feedback_events AS e JOIN messages AS m ON m.id = e.message_id "
             f"WHERE {having})",
@@ -239,13 +243,16 @@ def _prompt_ids(snap: LedgerSnapshot, reply_id: int) -> list[int]:
 def prompt_messages(
     snap: LedgerSnapshot, reply_id: int, system_prompt: str = ""
 ) -> list[dict[str, str]]:
-    """The chat messages the model was given to write reply `reply_id`."""
+    """The chat messages the model was given to write reply `reply_id`: the system text
+    recorded with the reply when there is one (it holds the memories recalled for it), else
+    `system_prompt` (the persona's)."""
     messages = snap.messages
     history = [
         {"role": messages[i].role, "content": messages[i].content}
         for i in _prompt_ids(snap, reply_id)
     ]
-    system = system_prompt.strip()
+    recorded = messages[reply_id].system_prompt
+    system = (recorded if recorded is not None else system_prompt).strip()
     return ([{"role": "system", "content": system}] if system else []) + history
 
 

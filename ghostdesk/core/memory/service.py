@@ -599,9 +599,10 @@ class MemoryService:
             self._maybe_save()
         return moved
 
-    def search(self, query: str, *, archived: bool | None = True, limit: int = 20,
+    def search(self, query: str, *, archived: bool | None = None, limit: int = 20,
                min_similarity: float | None = None) -> list[SearchHit]:
-        """Find crystals by words and by meaning (archived ones by default). Text matches
+        """Find crystals by words and by meaning, active and archived (`archived=False` for
+        active only, True for the archive only). Text matches
         come first, then the most similar."""
         query = query.strip()
         if not query:
