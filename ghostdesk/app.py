@@ -138,7 +138,13 @@ def _configure_logging(folder: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     from ghostdesk import cli
 
-    args = cli.build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--smoke-test"]:
+        # Installed-copy check: window up, model ready, one reply (installers use it).
+        from ghostdesk.ui.smoke import main as smoke_main
+
+        return smoke_main(argv[1:])
+    args = cli.build_parser().parse_args(argv)
     try:
         services = build_services(model_path=getattr(args, "model", None))
     except GhostDeskError as err:
@@ -148,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb is None:
             from ghostdesk.ui.application import run_gui
 
-            return run_gui(services)
+            return run_gui(services, first_run=True)
         return cli.dispatch(args, services)
     finally:
         services.close()

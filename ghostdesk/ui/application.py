@@ -46,9 +46,15 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def run_gui(services: AppServices) -> int:
-    """Show the window at once, load the model on a worker, and run until the window closes."""
+def run_gui(services: AppServices, first_run: bool = False) -> int:
+    """Show the window at once, load the model on a worker, and run until the window closes.
+    With `first_run`, a new data folder gets the welcome wizard before the window, so the
+    window loads the model chosen there."""
     app = create_application()
+    if first_run:
+        from ghostdesk.ui.first_run import maybe_run_first_run
+
+        maybe_run_first_run(services)
     window = MainWindow(services)
     window.show()
     # Queued so the window paints before anything heavy (even the worker start) happens.

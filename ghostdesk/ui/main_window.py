@@ -191,6 +191,7 @@ class MainWindow(QMainWindow):
             file_menu, "&New chat", self.new_chat, QKeySequence.StandardKey.New
         )
         self.choose_model_action = self._action(file_menu, "Choose &model…", self.choose_model)
+        self.setup_action = self._action(file_menu, "Setup &assistant…", self.open_setup_assistant)
         self.export_action = self._action(
             file_menu, "&Export chat…", self.export_chat, QKeySequence("Ctrl+E")
         )
@@ -861,6 +862,13 @@ class MainWindow(QMainWindow):
             return
         self._close_pending = True
         super().closeEvent(event)
+
+    def open_setup_assistant(self) -> Any:
+        """The welcome wizard again: hardware, a suitable model, the persona."""
+        from ghostdesk.ui.first_run import open_setup_wizard
+
+        return open_setup_wizard(self.services, self,
+                                 on_applied=self._on_settings_dialog_settings_saved)
 
     def shutdown(self) -> None:
         """Finish saving feedback and free the model. Call after the event loop has ended."""

@@ -125,6 +125,15 @@ class SettingsDialog(QDialog):
             wordWrap=True,
         )
         form.addRow("", hint)
+        # --- setup assistant (ghostdesk/ui/first_run.py) ------------------------------------
+        self.setup_button = QPushButton("Setup assistant…")
+        self.setup_button.setToolTip(
+            "Look at this computer's hardware again and choose, or download, a suitable model."
+        )
+        self.setup_button.clicked.connect(self._on_setup_button_clicked)
+        self.setup_wizard: QWidget | None = None
+        form.addRow("", self.setup_button)
+        # --- end of setup assistant ---------------------------------------------------------
 
         self.browse_button.clicked.connect(self._on_browse_button_clicked)
         self.bundled_button.clicked.connect(self._on_bundled_button_clicked)
@@ -301,6 +310,14 @@ class SettingsDialog(QDialog):
 
     def _on_restore_prompt_button_clicked(self) -> None:
         self.system_prompt_edit.setPlainText(DEFAULT_SYSTEM_PROMPT)
+
+    # --- setup assistant (ghostdesk/ui/first_run.py) ----------------------------------------
+    def _on_setup_button_clicked(self) -> None:
+        """The welcome wizard again; what it settles fills these fields (saved on OK)."""
+        from ghostdesk.ui.first_run import open_setup_from_settings
+
+        self.setup_wizard = open_setup_from_settings(self)
+    # --- end of setup assistant -------------------------------------------------------------
 
 
 def _double(low: float, high: float, step: float, decimals: int) -> QDoubleSpinBox:

@@ -1,0 +1,1 @@
+"""Models GhostDesk can offer to download: the curated catalogue and the downloader."""
