@@ -189,8 +189,9 @@ class Companion:
             self._remember(conversation_id, parent, saved, recall, crystallize=False)
             raise
         saved = self._save_reply(conversation_id, parent, pieces, stats, fitted, params, started)
-        due = self._remember(conversation_id, parent, saved, recall, crystallize=True)
         yield ReplySaved(saved, stats)
+        # Memory work follows the saved reply, so it never delays what the user sees.
+        due = self._remember(conversation_id, parent, saved, recall, crystallize=True)
         if due and self.memory is not None:
             # Still on the turn's thread and in the model's lane: the next turn waits for it.
             try:
