@@ -1,0 +1,135 @@
+"""The whole loop on the bundled Gemma 3 270M: feedback with a clear taste -> a short KTO run
+in the child process -> held-out evaluation -> adapter GGUF -> hot-swapped into the chat.
+
+The run is short (3 steps of 2 examples, 64 tokens) to stay within a few minutes on two CPU
+cores; the taste (liked replies offer tea and end with "🙂", disliked ones are curt) is clear
+enough for that to move held-out preference accuracy far above chance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ghostdesk.core.training.events import (
+    Evaluated,
+    Finished,
+    Saved,
+    Started,
+    Step,
+    TrainingEvent,
+)
+from ghostdesk.core.training.launcher import TrainingProcess
+from ghostdesk.core.training.registry import AdapterRecord, AdapterRegistry
+from ghostdesk.core.training.run_config import RunConfig, build_run_config
+from tests.core.training.conftest import GemmaBase, link_training_base, write_jsonl
+
+pytestmark = pytest.mark.model
+
+
+@dataclass
+class FinishedRun:
+    cfg: RunConfig
+    events: list[TrainingEvent]
+    code: int
+    record: AdapterRecord
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, gemma_training_base: GemmaBase,
+            model_path: Path) -> Iterator[FinishedRun]:
+    from ghostdesk.bench.learning import synthetic_kto_records
+
+    folder = tmp_path_factory.mktemp("learning")
+    home = folder / "home"
+    link_training_base(home, gemma_training_base.root)
+    train = write_jsonl(folder / "train.jsonl", synthetic_kto_records(16))
+    held = write_jsonl(folder / "eval.jsonl", synthetic_kto_records(8, seed=1, offset=20))
+    cfg = build_run_config(method="kto", train_file=train, eval_file=held, chat_model=model_path,
+                           home=home, n_train=16, device="cpu", adopt="auto",
+                           overrides=dict(max_steps=3, max_length=64, learning_rate=5e-4,
+                                          eval_generations=1, generation_max_tokens=8))
+    with TrainingProcess.start(cfg) as proc:
+        events = list(proc.events())
+        code = proc.wait(60)
+    registry = AdapterRegistry.in_home(home)
+    saved = [e for e in events if isinstance(e, Saved)]
+    assert saved, f"no adapter saved: {events[-1]}\n{proc.log_tail()}"
+    yield FinishedRun(cfg, events, code, registry.get(saved[0].adapter_id))
+
+
+def test_run_reports_every_stage(trained: FinishedRun) -> None:
+    kinds = [e.kind for e in trained.events]
+    assert trained.code == 0
+    assert kinds[-4:] == ["evaluated", "preparing", "saved", "finished"], kinds
+    started = next(e for e in trained.events if isinstance(e, Started))
+    assert started.base == "gguf" and started.train_examples == 16
+    assert started.eval_examples == 8 and started.max_steps == 3
+    # the training text is tokenized exactly as llama.cpp tokenizes the chat
+    assert started.chat_tokens_checked == 4 and started.chat_tokens_match
+    steps = [e for e in trained.events if isinstance(e, Step)]
+    assert [s.step for s in steps] == [1, 2, 3]
+    assert all(s.reward_margin is not None and s.tokens_per_second > 0 for s in steps)
+    finished = trained.events[-1]
+    assert isinstance(finished, Finished) and finished.status == "completed"
+    assert finished.adapter_id == trained.record.id and finished.peak_rss_mb > 100
+
+
+def test_held_out_preference_accuracy_is_far_above_chance(trained: FinishedRun) -> None:
+    ev = next(e for e in trained.events if isinstance(e, Evaluated))
+    print(f"held-out preference accuracy {ev.accuracy:.0%} (chance 50%), reward margin "
+          f"{ev.reward_margin:.2f}, {ev.examples} examples")
+    assert ev.examples == 8
+    assert ev.accuracy >= 0.75
+    assert ev.reward_margin > 0
+    assert ev.previous_accuracy == 0.5 and ev.recommended and ev.adopt is True
+    assert ev.samples and set(ev.samples[0]) == {"prompt", "base", "adapter"}
+    assert trained.record.metrics["accuracy"] == pytest.approx(ev.accuracy, abs=1e-3)
+
+
+def test_adapter_is_recorded(trained: FinishedRun, model_path: Path) -> None:
+    from ghostdesk.core.llm.fingerprint import sha256_file
+
+    rec = trained.record
+    assert rec.method == "kto" and rec.architecture == "gemma3"
+    assert rec.base_sha256 == sha256_file(model_path)
+    assert rec.data_counts["train_desirable"] == 8 and rec.data_counts["eval_examples"] == 8
+    assert rec.gguf_path.is_file() and (rec.peft_path / "adapter_model.safetensors").is_file()
+    assert not (rec.peft_path / "adapter_model.bin").exists()
+
+
+def test_hot_swap_changes_the_reply_and_deactivating_restores_it(
+        trained: FinishedRun, model_path: Path, tmp_path: Path) -> None:
+    from ghostdesk.core.llm.adapters import AdapterSlot
+    from ghostdesk.core.llm.engine import LlamaEngine
+    from ghostdesk.core.llm.fingerprint import model_sha256
+    from ghostdesk.core.llm.gpu_probe import GpuStatus
+    from ghostdesk.core.llm.types import ChatMessage, GenerationStats, SamplingParams
+    from ghostdesk.core.settings import ModelSettings
+
+    engine = LlamaEngine.load(ModelSettings(n_ctx=512, n_threads=2), cache_dir=tmp_path,
+                              gpu=GpuStatus.cpu_only(), probe=False)
+    slot = AdapterSlot(engine, model_sha256=lambda: model_sha256(model_path, tmp_path))
+    prompt = engine.render([ChatMessage("system", "You are Ghost, a companion."),
+                            ChatMessage("user", "I have a long evening ahead.")])
+
+    def reply() -> str:
+        return "".join(engine.stream(prompt, SamplingParams.greedy(24), GenerationStats()))
+
+    try:
+        base = reply()
+        active = slot.activate(trained.record.gguf_path, adapter_id=trained.record.id)
+        assert slot.active == active and active.id == trained.record.id
+        adapted = reply()
+        slot.deactivate()
+        assert slot.active is None
+        again = reply()
+    finally:
+        slot.close()
+        engine.close()
+    print(f"base: {base!r}\nadapter: {adapted!r}\nswap took {active.seconds * 1000:.1f} ms")
+    assert adapted != base
+    assert again == base
