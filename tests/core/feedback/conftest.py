@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from ghostdesk.core.feedback.ledger import RewardLedger
-from ghostdesk.core.paths import DataPaths
 from ghostdesk.core.store.conversations import ConversationStore
 from ghostdesk.core.store.db import Database
 
@@ -27,16 +25,6 @@ class SteppingClock:
         self.now += timedelta(**delta)
 
 
-@pytest.fixture
-def paths(ghostdesk_home) -> DataPaths:
-    return DataPaths.default().ensure()
-
-
-@pytest.fixture
-def db(paths: DataPaths) -> Iterator[Database]:
-    database = Database.open(paths.database, paths.backups)
-    yield database
-    database.close()
 
 
 @pytest.fixture

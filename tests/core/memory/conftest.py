@@ -4,8 +4,6 @@ bundled MiniLM model (loaded once per session) where it does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from ghostdesk.core.memory.clock import ManualClock
@@ -14,18 +12,6 @@ from ghostdesk.core.memory.service import MEMORY_FOLDER, MemoryService, MemorySe
 from ghostdesk.core.paths import DataPaths
 from ghostdesk.core.store.conversations import ConversationStore
 from ghostdesk.core.store.db import Database
-
-
-@pytest.fixture
-def paths() -> DataPaths:
-    return DataPaths.default().ensure()
-
-
-@pytest.fixture
-def db(paths: DataPaths) -> Iterator[Database]:
-    database = Database.open(paths.database, paths.backups)
-    yield database
-    database.close()
 
 
 @pytest.fixture

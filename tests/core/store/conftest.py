@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from ghostdesk.core.paths import HOME_ENV, DataPaths
 from ghostdesk.core.store.conversations import ConversationStore
 from ghostdesk.core.store.db import Database
 
@@ -25,18 +21,6 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture
-def paths(ghostdesk_home: Path) -> DataPaths:
-    """The data folder of this test (tests/conftest.py points GHOSTDESK_HOME at a temp dir)."""
-    assert os.environ[HOME_ENV] == str(ghostdesk_home)
-    return DataPaths.default().ensure()
-
-
-@pytest.fixture
-def db(paths: DataPaths) -> Iterator[Database]:
-    database = Database.open(paths.database, paths.backups)
-    yield database
-    database.close()
 
 
 @pytest.fixture
