@@ -39,6 +39,9 @@ class AppServices:
     _memory: Any = field(default=None, repr=False)
     _memory_tried: bool = field(default=False, repr=False)
     _memory_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    adapter_slot: Any = field(default=None, repr=False)
+    """The LoRA slot of the loaded chat model (ghostdesk.core.llm.adapters.AdapterSlot);
+    None until a model is loaded."""
 
     @property
     def memory(self):  # -> MemoryService | None
@@ -77,18 +80,56 @@ class AppServices:
         self.settings = settings
 
     def load_engine(self):  # -> LlamaEngine; imported lazily: llama_cpp is heavy
-        """Probe and load the configured model. Slow: call it off the GUI thread."""
+        """Probe and load the configured model, then apply the active adapter (when it was
+        trained for this model file). Slow: call it off the GUI thread."""
         from ghostdesk.core.llm.engine import LlamaEngine
 
-        return LlamaEngine.load(self.settings.model, cache_dir=self.paths.cache)
+        engine = LlamaEngine.load(self.settings.model, cache_dir=self.paths.cache)
+        self.attach_adapters(engine)
+        return engine
+
+    @property
+    def adapters(self):  # -> AdapterRegistry
+        """Every trained adapter, and which one is active (cheap to open: one JSON file)."""
+        from ghostdesk.core.training.registry import AdapterRegistry
+
+        return AdapterRegistry.in_home(self.paths.root)
+
+    def attach_adapters(self, engine):  # -> AdapterSlot
+        """Give a freshly loaded engine its adapter slot and swap the active adapter in. An
+        adapter made for another model file is left active in the registry (switching back
+        to that model brings it back) and a notice says why it was not applied."""
+        from ghostdesk.core.llm.adapters import AdapterSlot
+        from ghostdesk.core.llm.fingerprint import model_sha256
+        from ghostdesk.core.training.registry import restore_active_adapter
+
+        cache = self.paths.cache
+        slot = AdapterSlot(engine, model_sha256=lambda: model_sha256(engine.info.model_path,
+                                                                     cache))
+        _, message = restore_active_adapter(self.adapters, slot)
+        if message:
+            log.warning("%s", message)
+            self.notices.append(message)
+        self.adapter_slot = slot
+        return slot
+
+    def training_planner(self):  # -> TrainingPlanner
+        from ghostdesk.core.llm.engine import resolve_model_path
+        from ghostdesk.core.training.planner import TrainingPlanner
+
+        return TrainingPlanner(
+            self.db, self.paths.root, settings=self.current_settings, registry=self.adapters,
+            chat_model=lambda: str(resolve_model_path(self.settings.model)))
 
     def make_companion(self, engine):
         from ghostdesk.core.companion import Companion
         from ghostdesk.core.feedback.observer import ConversationObserver
 
         observer = ConversationObserver(self.ledger, self.abandon_after_s)
+        slot = self.adapter_slot
         return Companion(self.store, engine, self.current_settings, on_user_message=observer,
-                         memory=self.memory)
+                         memory=self.memory,
+                         active_adapter=(lambda: slot.active) if slot is not None else None)
 
     def abandon_after_s(self) -> float:
         """How long after a reply, with nothing happening, the user counts as having left."""

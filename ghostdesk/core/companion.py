@@ -88,9 +88,13 @@ class Companion:
         settings: Callable[[], Settings],
         on_user_message: UserMessageHook | None = None,
         memory: MemoryService | None = None,
+        active_adapter: Callable[[], Any] | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
+        # Which LoRA adapter is applied to the engine now (an ActiveAdapter or None): every
+        # reply records it, so each reply says what produced it.
+        self._active_adapter = active_adapter or (lambda: None)
         self._settings = settings
         self.memory = memory
         # --- feedback hook ---
@@ -251,6 +255,7 @@ class Companion:
                 "n_gpu_layers": info.n_gpu_layers,
                 "chat_format": info.chat_format,
                 "finish_reason": stats.finish_reason,
+                "adapter": _adapter_record(self._active_adapter()),
                 # The exact system text (persona + recalled memories): training rebuilds the
                 # chat-time prompt from it byte for byte.
                 "system_prompt": fitted.messages[0].content
@@ -263,3 +268,10 @@ class Companion:
             first_token_seconds=stats.first_token_seconds,
             dropped_turns=fitted.dropped_turns,
         )
+
+
+def _adapter_record(active: Any) -> dict[str, Any] | None:
+    """The adapter a reply was produced with, as stored in its generation settings."""
+    if active is None:
+        return None
+    return {"id": active.id, "scale": active.scale}

@@ -85,6 +85,58 @@ class MemoryToggle:
     enabled: bool = True
 
 
+TRAINING_METHODS = ("auto", "kto", "dpo", "sft")
+TRAINING_PRESETS = ("auto", "quick", "standard", "thorough")
+ADOPT_MODES = ("ask", "auto", "never")
+TRAINING_DEVICES = ("auto", "cpu", "cuda")
+_ADVANCED = ("lora_r", "lora_alpha", "learning_rate", "max_steps", "max_length", "batch_size",
+             "beta")
+
+
+@dataclass
+class TrainingSettings:
+    """The Training pane's choices; 0 in an Advanced field means "the preset's value"."""
+
+    method: str = "auto"
+    """"auto" (chosen from the feedback there is, with the reason shown), "kto" (👍/👎),
+    "dpo" (versions rated differently) or "sft" (rewritten replies)."""
+    preset: str = "auto"
+    """"auto" (by data size and device), "quick", "standard" or "thorough"."""
+    adopt: str = "ask"
+    """After a run: "auto" activates a better adapter, "ask" asks, "never" only keeps it."""
+    base_model: str = "auto"
+    """"auto" (dequantize the chat model) or the original Hugging Face model's folder."""
+    device: str = "auto"
+    """"auto", "cpu" or "cuda"."""
+    lora_r: int = 0
+    lora_alpha: float = 0.0
+    learning_rate: float = 0.0
+    max_steps: int = 0
+    max_length: int = 0
+    batch_size: int = 0
+    beta: float = 0.0
+
+    def validate(self) -> None:
+        _check(self.method in TRAINING_METHODS, "training.method", " / ".join(TRAINING_METHODS))
+        _check(self.preset in TRAINING_PRESETS, "training.preset", " / ".join(TRAINING_PRESETS))
+        _check(self.adopt in ADOPT_MODES, "training.adopt", " / ".join(ADOPT_MODES))
+        _check(self.device in TRAINING_DEVICES, "training.device", " / ".join(TRAINING_DEVICES))
+        _check(bool(self.base_model.strip()), "training.base_model",
+               '"auto" or a model folder')
+        _check(0 <= self.lora_r <= 1024, "training.lora_r", "0 (preset) to 1024")
+        _check(0 <= self.lora_alpha <= 4096, "training.lora_alpha", "0 (preset) to 4096")
+        _check(0 <= self.learning_rate <= 1e-2, "training.learning_rate", "0 (preset) to 0.01")
+        _check(0 <= self.max_steps <= 1_000_000, "training.max_steps", "0 (preset) or more")
+        _check(self.max_length == 0 or 16 <= self.max_length <= 131072, "training.max_length",
+               "0 (preset) or 16 to 131072 tokens")
+        _check(0 <= self.batch_size <= 512, "training.batch_size", "0 (preset) to 512")
+        _check(0 <= self.beta <= 10, "training.beta", "0 (preset) to 10")
+
+    def overrides(self) -> dict[str, Any]:
+        """The Advanced fields that were set, for build_run_config(overrides=...)."""
+        return {n: getattr(self, n) for n in _ADVANCED if getattr(self, n)}
+
+
 @dataclass
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
@@ -92,6 +144,7 @@ class Settings:
     persona: PersonaSettings = field(default_factory=PersonaSettings)
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
     memory: MemoryToggle = field(default_factory=MemoryToggle)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
 
     def validate(self) -> None:
         """Raise SettingsError naming the first bad value and what is allowed."""
@@ -116,6 +169,7 @@ class Settings:
             "feedback.abandon_after_minutes",
             "1 to 1440 minutes (a day)",
         )
+        self.training.validate()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -132,6 +186,7 @@ _SECTIONS = {
     "persona": PersonaSettings,
     "feedback": FeedbackSettings,
     "memory": MemoryToggle,
+    "training": TrainingSettings,
 }
 
 

@@ -86,3 +86,29 @@ def test_unwritable_folder_is_a_storage_error(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "mkstemp", no_space)
     with pytest.raises(StorageError, match="No space left"):
         SettingsFile(tmp_path / "settings.toml").save(Settings())
+
+
+def test_training_choices_round_trip_and_bad_ones_fall_back(tmp_path):
+    f = SettingsFile(tmp_path / "settings.toml")
+    s = Settings()
+    s.training.method, s.training.preset, s.training.lora_r = "dpo", "standard", 16
+    f.save(s)
+    again = f.load()
+    assert (again.training.method, again.training.preset, again.training.lora_r) == (
+        "dpo", "standard", 16)
+    assert again.training.overrides() == {"lora_r": 16}
+
+    (tmp_path / "settings.toml").write_text(
+        '[training]\nmethod = "magic"\nlearning_rate = 0.5\nadopt = "auto"\n', encoding="utf-8")
+    loaded = f.load()
+    assert (loaded.training.method, loaded.training.learning_rate) == ("auto", 0.0)
+    assert loaded.training.adopt == "auto"
+    assert any("training.method" in p for p in f.problems)
+    assert any("training.learning_rate" in p for p in f.problems)
+
+
+def test_training_setting_out_of_range_is_named():
+    s = Settings()
+    s.training.max_length = 8
+    with pytest.raises(SettingsError, match="training.max_length"):
+        s.validate()

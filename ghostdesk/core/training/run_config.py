@@ -341,37 +341,5 @@ def refuse_if_too_little_data(method: str, *, examples: int, desirable: int | No
     raise TrainingError("".join(parts), hint=hint)
 
 
-@dataclass
-class TrainingSettings:
-    """The Training pane's choices, as a settings.toml section; 0 in an Advanced field means
-    "the preset's value"."""
-
-    method: str = "kto"
-    """"kto", "dpo" or "sft" (see RunConfig.method)."""
-    preset: str = "auto"
-    """"auto" (by data size and device), "quick", "standard" or "thorough"."""
-    adopt: str = "ask"
-    """After a run: "auto" activates a better adapter, "ask" asks, "never" only keeps it."""
-    base_model: str = "auto"
-    """"auto" (dequantize the chat model) or the original Hugging Face model's folder."""
-    device: str = "auto"
-    """"auto", "cpu" or "cuda"."""
-    lora_r: int = 0
-    lora_alpha: float = 0.0
-    learning_rate: float = 0.0
-    max_steps: int = 0
-    max_length: int = 0
-    batch_size: int = 0
-    beta: float = 0.0
-
-    def validate(self) -> None:
-        _check(self.method in METHODS, "method", " / ".join(METHODS))
-        _check(self.preset in ("auto", *PRESETS), "preset", "auto / " + " / ".join(PRESETS))
-        _check(self.adopt in ADOPT_MODES, "adopt", " / ".join(ADOPT_MODES))
-        _check(self.device in DEVICES, "device", " / ".join(DEVICES))
-
-    def overrides(self) -> dict[str, Any]:
-        """The Advanced fields that were set, for build_run_config(overrides=...)."""
-        names = ("lora_r", "lora_alpha", "learning_rate", "max_steps", "max_length",
-                 "batch_size", "beta")
-        return {n: getattr(self, n) for n in names if getattr(self, n)}
+# The Training pane's choices are a settings section (ghostdesk.core.settings).
+from ghostdesk.core.settings import TrainingSettings  # noqa: E402,F401

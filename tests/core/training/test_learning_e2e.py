@@ -1,5 +1,6 @@
-"""The whole loop on the bundled Gemma 3 270M: feedback with a clear taste -> a short KTO run
-in the child process -> held-out evaluation -> adapter GGUF -> hot-swapped into the chat.
+"""The whole loop on the bundled Gemma 3 270M: rated replies with a clear taste in a real store
+-> the planner exports them (Auto picks KTO) -> a short KTO run in the child process ->
+held-out evaluation -> adapter GGUF in the registry -> adopted and hot-swapped into the chat.
 
 The run is short (3 steps of 2 examples, 64 tokens) to stay within a few minutes on two CPU
 cores; the taste (liked replies offer tea and end with "🙂", disliked ones are curt) is clear
@@ -9,11 +10,13 @@ enough for that to move held-out preference accuracy far above chance.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
+from ghostdesk.core.settings import Settings
+from ghostdesk.core.store.db import Database
 from ghostdesk.core.training.events import (
     Evaluated,
     Finished,
@@ -23,9 +26,10 @@ from ghostdesk.core.training.events import (
     TrainingEvent,
 )
 from ghostdesk.core.training.launcher import TrainingProcess
+from ghostdesk.core.training.planner import AdoptionTracker, TrainingPlanner
 from ghostdesk.core.training.registry import AdapterRecord, AdapterRegistry
-from ghostdesk.core.training.run_config import RunConfig, build_run_config
-from tests.core.training.conftest import GemmaBase, link_training_base, write_jsonl
+from ghostdesk.core.training.run_config import RunConfig
+from tests.core.training.conftest import GemmaBase, link_training_base
 
 pytestmark = pytest.mark.model
 
@@ -36,29 +40,70 @@ class FinishedRun:
     events: list[TrainingEvent]
     code: int
     record: AdapterRecord
+    decision: str | None
+    method_reason: str
+
+
+def _rate_in_store(db: Database) -> None:
+    """16 rated replies on the training side and 8 (on prompts training never sees) in
+    held-out conversations, each reply with the system text it was written under."""
+    from ghostdesk.bench.learning import synthetic_kto_records
+    from ghostdesk.core.feedback.ledger import RewardLedger
+    from ghostdesk.core.feedback.split import held_out
+    from ghostdesk.core.store.conversations import ConversationStore
+
+    store, ledger = ConversationStore(db), RewardLedger(db)
+    todo = {False: synthetic_kto_records(16), True: synthetic_kto_records(8, seed=1, offset=20)}
+    while todo[False] or todo[True]:
+        cid = store.create_conversation().id
+        side = todo[held_out(cid)]
+        if not side:
+            continue  # that side is full: this conversation stays empty
+        rec = side.pop(0)
+        store.add_message(cid, "user", rec["prompt"][1]["content"])
+        reply = store.add_message(cid, "assistant", rec["completion"][0]["content"],
+                                  generation_settings={"system_prompt":
+                                                       rec["prompt"][0]["content"]})
+        ledger.rate(reply.id, "up" if rec["label"] else "down")
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, gemma_training_base: GemmaBase,
             model_path: Path) -> Iterator[FinishedRun]:
-    from ghostdesk.bench.learning import synthetic_kto_records
-
     folder = tmp_path_factory.mktemp("learning")
     home = folder / "home"
     link_training_base(home, gemma_training_base.root)
-    train = write_jsonl(folder / "train.jsonl", synthetic_kto_records(16))
-    held = write_jsonl(folder / "eval.jsonl", synthetic_kto_records(8, seed=1, offset=20))
-    cfg = build_run_config(method="kto", train_file=train, eval_file=held, chat_model=model_path,
-                           home=home, n_train=16, device="cpu", adopt="auto",
-                           overrides=dict(max_steps=3, max_length=64, learning_rate=5e-4,
-                                          eval_generations=1, generation_max_tokens=8))
-    with TrainingProcess.start(cfg) as proc:
-        events = list(proc.events())
-        code = proc.wait(60)
+    db = Database.open(folder / "ghostdesk.db", folder / "backups")
+    settings = Settings()
+    t = settings.training
+    t.adopt, t.device, t.max_steps, t.max_length, t.learning_rate = "auto", "cpu", 3, 64, 5e-4
     registry = AdapterRegistry.in_home(home)
+    try:
+        _rate_in_store(db)
+        planner = TrainingPlanner(db, home, settings=lambda: settings, registry=registry,
+                                  chat_model=lambda: str(model_path))
+        planned = planner.plan()
+    finally:
+        db.close()
+    cfg = replace(planned.cfg, eval_generations=1, generation_max_tokens=8)
+    tracker = AdoptionTracker()
+    with TrainingProcess.start(cfg) as proc:
+        events = []
+        for event in proc.events():
+            events.append(event)
+            tracker.feed(event)
+        code = proc.wait(60)
     saved = [e for e in events if isinstance(e, Saved)]
     assert saved, f"no adapter saved: {events[-1]}\n{proc.log_tail()}"
-    yield FinishedRun(cfg, events, code, registry.get(saved[0].adapter_id))
+    yield FinishedRun(cfg, events, code, registry.get(saved[0].adapter_id), tracker.decision,
+                      planned.method_reason)
+
+
+def test_auto_chose_kto_from_the_ratings(trained: FinishedRun) -> None:
+    assert trained.cfg.method == "kto"
+    assert "8 👍 and 8 👎" in trained.method_reason
+    assert trained.cfg.data_counts == {"train_examples": 16, "eval_examples": 8,
+                                       "desirable": 8, "undesirable": 8}
 
 
 def test_run_reports_every_stage(trained: FinishedRun) -> None:
@@ -86,6 +131,7 @@ def test_held_out_preference_accuracy_is_far_above_chance(trained: FinishedRun) 
     assert ev.accuracy >= 0.75
     assert ev.reward_margin > 0
     assert ev.previous_accuracy == 0.5 and ev.recommended and ev.adopt is True
+    assert trained.decision == "activate"
     assert ev.samples and set(ev.samples[0]) == {"prompt", "base", "adapter"}
     assert trained.record.metrics["accuracy"] == pytest.approx(ev.accuracy, abs=1e-3)
 
@@ -96,7 +142,7 @@ def test_adapter_is_recorded(trained: FinishedRun, model_path: Path) -> None:
     rec = trained.record
     assert rec.method == "kto" and rec.architecture == "gemma3"
     assert rec.base_sha256 == sha256_file(model_path)
-    assert rec.data_counts["train_desirable"] == 8 and rec.data_counts["eval_examples"] == 8
+    assert rec.data_counts["desirable"] == 8 and rec.data_counts["eval_examples"] == 8
     assert rec.gguf_path.is_file() and (rec.peft_path / "adapter_model.safetensors").is_file()
     assert not (rec.peft_path / "adapter_model.bin").exists()
 
@@ -109,6 +155,7 @@ def test_hot_swap_changes_the_reply_and_deactivating_restores_it(
     from ghostdesk.core.llm.gpu_probe import GpuStatus
     from ghostdesk.core.llm.types import ChatMessage, GenerationStats, SamplingParams
     from ghostdesk.core.settings import ModelSettings
+    from ghostdesk.core.training.registry import activate_adapter, deactivate_adapter
 
     engine = LlamaEngine.load(ModelSettings(n_ctx=512, n_threads=2), cache_dir=tmp_path,
                               gpu=GpuStatus.cpu_only(), probe=False)
@@ -119,13 +166,15 @@ def test_hot_swap_changes_the_reply_and_deactivating_restores_it(
     def reply() -> str:
         return "".join(engine.stream(prompt, SamplingParams.greedy(24), GenerationStats()))
 
+    registry = AdapterRegistry.in_home(trained.cfg.home)
     try:
         base = reply()
-        active = slot.activate(trained.record.gguf_path, adapter_id=trained.record.id)
+        active = activate_adapter(registry, slot, trained.record.id)  # the adoption
         assert slot.active == active and active.id == trained.record.id
+        assert registry.active_id == trained.record.id
         adapted = reply()
-        slot.deactivate()
-        assert slot.active is None
+        deactivate_adapter(registry, slot)
+        assert slot.active is None and registry.active_id is None
         again = reply()
     finally:
         slot.close()
