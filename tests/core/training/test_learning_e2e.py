@@ -2,7 +2,7 @@
 -> the planner exports them (Auto picks KTO) -> a short KTO run in the child process ->
 held-out evaluation -> adapter GGUF in the registry -> adopted and hot-swapped into the chat.
 
-The run is short (3 steps of 2 examples, 64 tokens) to stay within a few minutes on two CPU
+The run is short (12 steps of 2 examples, 64 tokens) to stay within a few minutes on two CPU
 cores; the taste (liked replies offer tea and end with "🙂", disliked ones are curt) is clear
 enough for that to move held-out preference accuracy far above chance.
 """
@@ -76,7 +76,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, gemma_training_base: Gemma
     db = Database.open(folder / "ghostdesk.db", folder / "backups")
     settings = Settings()
     t = settings.training
-    t.adopt, t.device, t.max_steps, t.max_length, t.learning_rate = "auto", "cpu", 3, 64, 5e-4
+    t.adopt, t.device, t.max_steps, t.max_length, t.learning_rate = "auto", "cpu", 12, 64, 5e-4
     registry = AdapterRegistry.in_home(home)
     try:
         _rate_in_store(db)
@@ -112,11 +112,11 @@ def test_run_reports_every_stage(trained: FinishedRun) -> None:
     assert kinds[-4:] == ["evaluated", "preparing", "saved", "finished"], kinds
     started = next(e for e in trained.events if isinstance(e, Started))
     assert started.base == "gguf" and started.train_examples == 16
-    assert started.eval_examples == 8 and started.max_steps == 3
+    assert started.eval_examples == 8 and started.max_steps == 12
     # the training text is tokenized exactly as llama.cpp tokenizes the chat
     assert started.chat_tokens_checked == 4 and started.chat_tokens_match
     steps = [e for e in trained.events if isinstance(e, Step)]
-    assert [s.step for s in steps] == [1, 2, 3]
+    assert [s.step for s in steps] == list(range(1, 13))
     assert all(s.reward_margin is not None and s.tokens_per_second > 0 for s in steps)
     finished = trained.events[-1]
     assert isinstance(finished, Finished) and finished.status == "completed"
@@ -182,3 +182,40 @@ def test_hot_swap_changes_the_reply_and_deactivating_restores_it(
     print(f"base: {base!r}\nadapter: {adapted!r}\nswap took {active.seconds * 1000:.1f} ms")
     assert adapted != base
     assert again == base
+
+
+def test_the_adapter_shows_the_liked_trait_more_often_than_the_base(
+        trained: FinishedRun, model_path: Path, tmp_path: Path) -> None:
+    """Greedy replies to 16 prompts that were never rated: how many offer tea or end with 🙂
+    (what the liked replies did), with and without the adapter."""
+    from ghostdesk.bench.learning import _QUESTIONS
+    from ghostdesk.core.llm.adapters import AdapterSlot
+    from ghostdesk.core.llm.engine import LlamaEngine
+    from ghostdesk.core.llm.gpu_probe import GpuStatus
+    from ghostdesk.core.llm.types import ChatMessage, GenerationStats, SamplingParams
+    from ghostdesk.core.settings import ModelSettings
+
+    engine = LlamaEngine.load(ModelSettings(n_ctx=512, n_threads=2), cache_dir=tmp_path,
+                              gpu=GpuStatus.cpu_only(), probe=False)
+    slot = AdapterSlot(engine)
+    unseen = _QUESTIONS[24:40]  # training rated 0-7, the held-out set 20-23
+
+    def trait_count() -> int:
+        hits = 0
+        for question in unseen:
+            prompt = engine.render([ChatMessage("system", "You are Ghost, a companion."),
+                                    ChatMessage("user", question)])
+            text = "".join(engine.stream(prompt, SamplingParams.greedy(24), GenerationStats()))
+            hits += "tea" in text.lower() or "🙂" in text
+        return hits
+
+    try:
+        base = trait_count()
+        slot.activate(trained.record.gguf_path)
+        adapted = trait_count()
+    finally:
+        slot.close()
+        engine.close()
+    print(f"replies showing the liked trait: base {base}/{len(unseen)}, "
+          f"adapter {adapted}/{len(unseen)}")
+    assert adapted >= base + 5
