@@ -121,6 +121,8 @@ def decide_adoption(candidate: PreferenceScore, previous: PreferenceScore, mode:
         adopt: bool | None = better
     elif mode == "never":
         adopt = False
+        if better:
+            reason += " It is kept but not used (adopt: never)."
     else:
         adopt = None if better else False
     return AdoptionDecision(better, adopt, reason)

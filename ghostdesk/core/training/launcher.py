@@ -37,7 +37,10 @@ def training_command(cfg: RunConfig, python: str | None = None) -> list[str]:
 def prepare_run(cfg: RunConfig, python: str | None = None) -> list[str]:
     """Check the config, write run.json, clear a STOP left by an earlier attempt, and return
     the child's command line (for a QProcess: also send its stderr to `cfg.log_file`)."""
+    from ghostdesk.core.training.run_lock import refuse_if_running
+
     cfg.validate()
+    refuse_if_running(cfg.home)
     cfg.save()
     cfg.stop_file.unlink(missing_ok=True)
     return training_command(cfg, python)
@@ -225,5 +228,12 @@ def resumable_runs(home: str | Path) -> list[RunConfig]:
 
 
 def discard_run(cfg: RunConfig) -> None:
-    """Delete a run's folder (its checkpoints and log). Its adapter, if saved, stays."""
+    """Delete a run's folder (its checkpoints and log). Its adapter, if saved, stays. A run
+    that is training now is refused (TrainingError): stop it first."""
+    from ghostdesk.core.training.run_lock import running_run
+
+    holder = running_run(cfg.home)
+    if holder is not None and holder.run_id == cfg.run_id:
+        raise TrainingError(f"Run {cfg.run_id} is training now, so it can't be discarded.",
+                            hint="Stop it first; a stopped run can be discarded.")
     shutil.rmtree(cfg.run_dir, ignore_errors=True)

@@ -180,6 +180,10 @@ class TrainingPlanner:
             raise TrainingError("The chat model file is missing, so there is nothing to "
                                 "train an adapter for.",
                                 hint="Choose a model in Settings → Model first.")
+        base = base or ts.base_model
+        if base != "auto":
+            # run.json is read again on resume, maybe from another working folder.
+            base = str(Path(base).expanduser().resolve())
         overrides = ts.overrides()
         if steps:
             overrides["max_steps"] = steps
@@ -198,7 +202,7 @@ class TrainingPlanner:
                 method=chosen, train_file=train_file, eval_file=eval_file if n_eval else "",
                 chat_model=chat_model, home=self.home, n_train=n_train,
                 preset=preset or ts.preset, device=device or ts.device,
-                base=base or ts.base_model, adopt=adopt or ts.adopt,
+                base=base, adopt=adopt or ts.adopt,
                 parent_adapter=self.registry.active_id or "", data_counts=counts,
                 overrides=overrides, run_id=run_id)
             cfg.save()
