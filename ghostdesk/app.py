@@ -180,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ghostdesk import cli
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    from ghostdesk.core.llm.engine import preload_llama_for_cuda
+
+    preload_llama_for_cuda()
     if argv[:1] == ["--smoke-test"]:
         # Installed-copy check: window up, model ready, one reply (installers use it).
         from ghostdesk.ui.smoke import main as smoke_main

@@ -7,7 +7,10 @@
     ghostdesk rate ID up|down|laugh|clear   rate a companion reply
     ghostdesk feedback ...         list / confirm / dismiss signals, export training data
     ghostdesk memory ...           list / search / edit / pin / forget / archive / import
-    ghostdesk bench decode|gui     benchmarks (figures go to docs/benchmarks.md)
+    ghostdesk train [--status]     train a LoRA adapter on the feedback; --resume / --discard RUN
+    ghostdesk adapters ...         list / activate / deactivate / rollback / delete / eval
+    ghostdesk bench decode|gui|feedback|memory|learning|gpu
+                                   benchmarks (figures go to docs/benchmarks.md)
 """
 
 from __future__ import annotations
@@ -123,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     export_fb.set_defaults(run=_cmd_feedback_export)
 
     bench = verbs.add_parser("bench", parents=[common], help="measure speed")
-    bench_verbs = bench.add_subparsers(dest="action", metavar="WHAT", required=True)
+    bench_verbs = bench.add_subparsers(dest="action", metavar="WHAT", required=True,
+                                       parser_class=_VerbParser)
     decode = bench_verbs.add_parser("decode", parents=[common],
                                     help="app chat path vs a bare llama-cpp-python loop")
     decode.add_argument("--tokens", type=int, default=128, help="tokens per reply")
@@ -152,11 +156,77 @@ def build_parser() -> argparse.ArgumentParser:
     memory_bench.add_argument("--record", metavar="MD",
                               help="append the result to this Markdown file")
     memory_bench.set_defaults(run=_cmd_bench_memory)
+    learning_bench = bench_verbs.add_parser(
+        "learning", parents=[common],
+        help="training throughput vs a bare TRL script, adapter hot-swap vs reloading")
+    learning_bench.add_argument("--steps", type=int, default=4, help="training steps per run")
+    learning_bench.add_argument("--runs", type=int, default=1,
+                                help="runs of each side, alternating")
+    learning_bench.add_argument("--threads", type=int, default=0,
+                                help="CPU threads (default: the physical cores)")
+    learning_bench.add_argument("--record", metavar="MD",
+                                help="append the result to this Markdown file")
+    learning_bench.set_defaults(run=_cmd_bench_learning)
+    # Its options belong to ghostdesk.bench.gpu's own parser: everything after "gpu" is
+    # handed to it as it is (`ghostdesk bench gpu --help` lists them).
+    gpu_bench = bench_verbs.add_parser(
+        "gpu", help="GPU benchmarks (options: ghostdesk bench gpu --help)", add_help=False,
+        pass_through=True)
+    gpu_bench.set_defaults(run=_cmd_bench_gpu)
 
     from ghostdesk.cli_memory import add_memory_verbs
+    from ghostdesk.cli_training import add_training_verbs
 
     add_memory_verbs(verbs, common)
+    add_training_verbs(verbs, common)
     return parser
+
+
+class _VerbParser(argparse.ArgumentParser):
+    """A verb parser; with pass_through=True it keeps every argument after the verb, unread,
+    in `args.argv` (for a verb whose options another module's parser reads)."""
+
+    def __init__(self, *args: Any, pass_through: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pass_through = pass_through
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        if not self.pass_through:
+            return super().parse_known_args(args, namespace)
+        namespace = namespace if namespace is not None else argparse.Namespace()
+        for name, value in self._defaults.items():
+            setattr(namespace, name, value)
+        namespace.argv = list(args or [])
+        return namespace, []
+
+
+def _cmd_bench_learning(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    from ghostdesk.bench.learning import run_learning_bench
+
+    print(f"Training {args.runs} × 2 runs of {args.steps} steps, then timing adapter swaps; "
+          "this takes minutes on a CPU.", file=sys.stderr, flush=True)
+    result = run_learning_bench(services.paths.root,
+                                model_path=services.settings.model.path or None,
+                                steps=args.steps, runs=args.runs, threads=args.threads)
+    _emit(out, args, result.to_dict(), result.to_markdown())
+    if args.record:
+        result.append_to(args.record)
+    return 0
+
+
+def _cmd_bench_gpu(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
+    try:
+        from ghostdesk.bench.gpu import main as gpu_main
+    except ModuleNotFoundError as err:
+        if err.name != "ghostdesk.bench.gpu":
+            raise
+        raise GhostDeskError("The GPU benchmark is not part of this installation.",
+                             hint="Reinstall GhostDesk.") from err
+    argv = list(args.argv)
+    model = getattr(args, "model", None)
+    if model and not any(a == "--chat-model" or a.startswith("--chat-model=") for a in argv):
+        argv = ["--chat-model", model, *argv]  # `ghostdesk --model X bench gpu`
+    return int(gpu_main(argv, prog="ghostdesk bench gpu") or 0)
 
 
 def _cmd_bench_memory(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -102,6 +103,35 @@ def valid_checkpoints(folder: Path) -> list[Path]:
         if isinstance(state, dict) and (entry / "adapter_model.safetensors").is_file():
             found.append((step, entry))
     return [p for _, p in sorted(found)]
+
+
+_LLAMA_TOKENS = (
+    "import json, sys\n"
+    "import llama_cpp\n"
+    "a = json.loads(sys.stdin.read())\n"
+    "llm = llama_cpp.Llama(model_path=a['model'], vocab_only=True, n_ctx=64, verbose=False)\n"
+    "print(json.dumps([list(llm.tokenize(t.encode('utf-8'), add_bos=False, special=True))\n"
+    "                  for t in a['texts']]))\n"
+    "llm.close()\n")
+
+
+def llama_cpp_tokens(model: str | Path, texts: list[str]) -> list[list[int]] | None:
+    """llama.cpp's tokens for `texts` (special tokens parsed, no BOS added), or None when
+    llama.cpp can't tell. Asked in a separate process that never loads torch: with a CUDA
+    build of llama.cpp, loading it next to PyTorch's own CUDA libraries crashed the process
+    (a segfault in libggml-cuda, seen with llama-cpp-python 0.3.36 and torch 2.11+cu130)."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _LLAMA_TOKENS],
+                              input=json.dumps({"model": str(model), "texts": texts}),
+                              capture_output=True, text=True, encoding="utf-8", timeout=120)
+        if done.returncode != 0:
+            return None
+        tokens = json.loads(done.stdout.strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
+    if not isinstance(tokens, list) or len(tokens) != len(texts):
+        return None
+    return [[int(i) for i in ids] for ids in tokens]
 
 
 def discard_incomplete_checkpoints(folder: Path) -> None:
@@ -354,20 +384,11 @@ class TrainingJob:
         """Tokenize a few training texts with llama.cpp (the chat's tokenizer) and with the
         training tokenizer; they must agree for the LoRA to learn what the chat shows."""
         texts = [e.prompt + (e.completion or e.chosen) for e in self.train_examples[:_TOKEN_CHECKS]]
-        try:
-            import llama_cpp
-
-            llm = llama_cpp.Llama(model_path=self.cfg.chat_model, vocab_only=True, n_ctx=64,
-                                  verbose=False)
-        except Exception:
+        chat = llama_cpp_tokens(self.cfg.chat_model, texts)
+        if chat is None:
             return 0, True  # nothing to compare against; the run goes on
-        try:
-            match = all(
-                list(llm.tokenize(t.encode("utf-8"), add_bos=False, special=True))
-                == list(self.tokenizer(t, add_special_tokens=False)["input_ids"])
-                for t in texts)
-        finally:
-            llm.close()
+        match = all(ids == list(self.tokenizer(t, add_special_tokens=False)["input_ids"])
+                    for ids, t in zip(chat, texts, strict=True))
         if not match:
             print("warning: the training tokenizer splits the chat text differently from "
                   "llama.cpp", file=sys.stderr)
@@ -628,7 +649,14 @@ def run_from_file(path: str | Path, emit: Emit) -> int:
     # The launcher removes a STOP file left from an earlier attempt before starting us.
     stop = StopSignal(cfg.stop_file)
     stop.install_handlers()
-    return TrainingJob(cfg, emit, stop).run()
+    from ghostdesk.core.training.run_lock import hold_training_lock
+
+    try:
+        with hold_training_lock(cfg.home, cfg.run_id):
+            return TrainingJob(cfg, emit, stop).run()
+    except GhostDeskError as err:  # another run holds the data folder
+        emit(Failed(reason=err.message, hint=err.hint or ""))
+        return 1
 
 
 def event_writer(stream: Any) -> Emit:

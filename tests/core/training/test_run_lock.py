@@ -50,9 +50,9 @@ def test_a_second_run_is_refused_while_one_trains(tmp_path: Path,
                                                   other_process_training) -> None:
     holder = running_run(tmp_path)
     assert holder is not None and holder.run_id == "run-a"
-    with pytest.raises(TrainingError, match="run-a is still in progress"):
-        with hold_training_lock(tmp_path, "run-b"):
-            pass
+    with (pytest.raises(TrainingError, match="run-a is still in progress"),
+          hold_training_lock(tmp_path, "run-b")):
+        pass
     with pytest.raises(TrainingError, match="still in progress"):
         prepare_run(_cfg(tmp_path, "run-b"))
     assert not (tmp_path / "training" / "run-b" / "run.json").exists()
