@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -39,6 +40,7 @@ from ghostdesk.ui.feedback_controller import FeedbackController
 from ghostdesk.ui.memory_controller import MemoryController
 from ghostdesk.ui.settings_dialog import SettingsDialog
 from ghostdesk.ui.status import ModelState, NoticeBanner, StatusPanel
+from ghostdesk.ui.training_session import TrainingSession
 from ghostdesk.ui.workers import StopFlag, WorkFailed, call_in_background, stream_in_background
 
 if TYPE_CHECKING:
@@ -108,6 +110,11 @@ class MainWindow(QMainWindow):
         self.feedback_view: Any = None
         self.text_feedback_dialog: Any = None
         self._typed_at: dict[int, datetime] = {}
+        self._resting = False
+        self._rest_done: Callable[[], None] | None = None
+        self._unloading = False
+        self._wake_after_unload = False
+        self._adoption_text = ""
 
         self.setWindowTitle("GhostDesk")
         self.resize(1120, 740)
@@ -185,6 +192,20 @@ class MainWindow(QMainWindow):
         self.composer.edit.textChanged.connect(self._on_composer_text_changed)
         self.memory = MemoryController(self, self._report_error)
 
+        # The learning loop outlives the Settings dialog, whose Training tab is its view.
+        self.training = TrainingSession(self, self.services, self)
+        self.training.changed.connect(self._on_training_changed)
+        self.training.notice.connect(self._on_training_notice)
+        self.training.adoption_requested.connect(self._on_training_adoption_requested)
+        self.training.adoption_settled.connect(self._on_training_adoption_settled)
+        self.training.run_action_failed.connect(self._on_training_failed)
+        self.training.adapter_action_failed.connect(self._on_training_failed)
+        self.learning_button = QToolButton(objectName="LearningStatus", autoRaise=True)
+        self.learning_button.setToolTip("Open Settings ▸ Training")
+        self.learning_button.setVisible(False)
+        self.learning_button.clicked.connect(self.open_training)
+        self.statusBar().addPermanentWidget(self.learning_button)
+
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self.new_chat_action = self._action(
@@ -226,6 +247,7 @@ class MainWindow(QMainWindow):
         self.memory_action = self._action(
             view_menu, "&Memory…", self.memory.open_pane, QKeySequence("Ctrl+Shift+M")
         )
+        self.training_action = self._action(view_menu, "&Training…", self.open_training)
 
     def _action(self, menu, text: str, slot: Callable[[], Any], shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -250,6 +272,19 @@ class MainWindow(QMainWindow):
         return self._turn is not None
 
     @property
+    def is_model_loading(self) -> bool:
+        return self._loading
+
+    @property
+    def is_model_resting(self) -> bool:
+        """The chat model is unloaded while a training run uses the GPU."""
+        return self._resting
+
+    def adapter_slot(self) -> Any:
+        """The loaded model's LoRA slot (None while no model is ready)."""
+        return self.services.adapter_slot if self.is_model_ready else None
+
+    @property
     def current_conversation_id(self) -> int | None:
         return self._current_id
 
@@ -268,7 +303,10 @@ class MainWindow(QMainWindow):
         viewing_turn = turn is not None and turn.conversation_id == self._current_id
         self.composer.set_streaming(viewing_turn)
         if not ready:
-            if self.status.state == ModelState.FAILED:
+            if self._resting:
+                reason = (f"{self.persona_name()} is resting while it learns; the chat comes "
+                          "back when the training ends.")
+            elif self.status.state == ModelState.FAILED:
                 reason = "No model is loaded. Choose a model (File ▸ Choose model…)."
             else:
                 reason = "The model is still loading; you can type meanwhile."
@@ -322,7 +360,10 @@ class MainWindow(QMainWindow):
 
     def reload_model(self) -> None:
         """Load again with the current settings, once the reply being written (if any) is
-        saved; the reply is asked to stop."""
+        saved; the reply is asked to stop. While the model rests for training, the settings
+        apply when it wakes."""
+        if self._resting:
+            return
         if self._turn is not None:
             self._reload_pending = True
             self._turn.stop.request()
@@ -336,6 +377,10 @@ class MainWindow(QMainWindow):
         self._loading = False
         if self._close_pending:
             _close_engine(result)
+            return
+        if self._resting:  # training started while this one was loading: unload it again
+            self.engine = None if isinstance(result, WorkFailed) else result
+            self._unload_for_rest()
             return
         if self._reload_pending:  # settings changed while this one was loading
             self.engine = None if isinstance(result, WorkFailed) else result
@@ -438,7 +483,9 @@ class MainWindow(QMainWindow):
     def _refresh_empty_text(self) -> None:
         name = self.persona_name(self._current_id)
         text = f"Say hello to {name}."
-        if self.status.state == ModelState.LOADING:
+        if self._resting:
+            text += f"\n{name} is resting while it learns."
+        elif self.status.state == ModelState.LOADING:
             text += "\nThe model is loading; you can start typing."
         elif self.status.state == ModelState.FAILED:
             text += "\nFirst choose a model to talk with (File ▸ Choose model…)."
@@ -682,6 +729,8 @@ class MainWindow(QMainWindow):
         self.turn_finished.emit(turn.conversation_id)
         if self._close_pending:
             self.close()
+        elif self._resting and self._rest_done is not None:
+            self._unload_for_rest()
         elif self._reload_pending:
             self.load_model()
 
@@ -725,7 +774,7 @@ class MainWindow(QMainWindow):
         if self.settings_dialog is not None and self.settings_dialog.isVisible():
             self.settings_dialog.raise_()
             return self.settings_dialog
-        dialog = SettingsDialog(self.services, self)
+        dialog = SettingsDialog(self.services, self, training=self.training)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         dialog.settings_saved.connect(self._on_settings_dialog_settings_saved)
         dialog.destroyed.connect(self._on_settings_dialog_destroyed)
@@ -735,6 +784,113 @@ class MainWindow(QMainWindow):
 
     def _on_settings_dialog_destroyed(self) -> None:
         self.settings_dialog = None
+
+    # -- learning (ghostdesk/ui/training_session.py) ----------------------------------------
+
+    def open_training(self) -> Any:
+        """Settings ▸ Training; returns its pane."""
+        return self.open_settings().show_training()
+
+    def chat_gpu_layers(self) -> int:
+        """Layers of the chat model on the GPU now (-1: all, 0: none or no model); while it
+        loads, what the settings ask for ("auto" may use the GPU)."""
+        if self.engine is not None:
+            return int(getattr(self.engine.info, "n_gpu_layers", 0) or 0)
+        if self._loading:
+            wanted = self.services.settings.model.n_gpu_layers
+            return -1 if wanted == "auto" else int(wanted)
+        return 0
+
+    def rest_model(self, on_rested: Callable[[], None]) -> None:
+        """Unload the chat model so that a training run can have the GPU; sending is off
+        until wake_model(). A reply being written is stopped (and saved) first."""
+        self._resting = True
+        self._rest_done = on_rested
+        name = self.persona_name()
+        self.status.set_loading(f"{name} is resting while it learns")
+        self._notice_timer.stop()
+        self.banner.show_message(
+            f"{name} is resting while it learns: the chat model is unloaded so that the "
+            "training can use the GPU. It comes back when the training ends.",
+            "info",
+        )
+        self._update_actions()
+        self._refresh_empty_text()
+        if self._turn is not None:
+            self._turn.stop.request()  # goes on in _on_turn_finished
+        elif not self._loading:  # else it goes on in _on_engine_loaded
+            self._unload_for_rest()
+
+    def _unload_for_rest(self) -> None:
+        engine, self.engine, self.companion = self.engine, None, None
+        slot, self.services.adapter_slot = self.services.adapter_slot, None
+        self._unloading = True
+
+        def unload() -> None:
+            if slot is not None:
+                slot.close()
+            if engine is not None:
+                _close_engine(engine)
+
+        call_in_background(unload, self._on_model_unloaded)
+
+    def _on_model_unloaded(self, result: Any) -> None:
+        self._unloading = False
+        if isinstance(result, WorkFailed):
+            log.error("unloading the model for training failed", exc_info=result.error)
+        done, self._rest_done = self._rest_done, None
+        if done is not None:
+            done()
+        if self._wake_after_unload:
+            self._wake_after_unload = False
+            self.wake_model()
+
+    def wake_model(self) -> None:
+        """Load the chat model again after a training run (however the run ended)."""
+        if not self._resting:
+            return
+        if self._unloading:
+            self._wake_after_unload = True
+            return
+        self._resting = False
+        self._rest_done = None
+        if self.banner.text.startswith(f"{self.persona_name()} is resting"):
+            self.banner.dismiss()
+        if self._close_pending:
+            return
+        self.load_model()
+
+    def _on_training_changed(self) -> None:
+        text = self.training.status_text()
+        self.learning_button.setText(text)
+        self.learning_button.setVisible(bool(text))
+        if self._close_pending and not self.training.busy and not self.isVisible():
+            QTimer.singleShot(0, self.close)  # quitting waited for the run to stop
+
+    def _on_training_notice(self, text: str, kind: str) -> None:
+        # Kept until dismissed: a run can end while nobody is looking.
+        self._notice_timer.stop()
+        action = None if kind == "info" else ("Details…", self.open_training)
+        self.banner.show_message(text, kind, action)
+
+    def _on_training_adoption_requested(self, adapter_id: str) -> None:
+        self._notice_timer.stop()
+        self._adoption_text = (
+            f"{self.persona_name()} learned from your feedback, and the new adapter measured "
+            "better than what the chat uses now. Use it?"
+        )
+        self.banner.show_message(
+            self._adoption_text, "info", ("Use it", lambda: self.training.adopt(adapter_id))
+        )
+
+    def _on_training_failed(self, error: Exception) -> None:
+        if self.settings_dialog is None:  # else the Training tab shows it
+            self._report_error(error, "training or changing the adapter")
+
+    def _on_training_adoption_settled(self) -> None:
+        if self._adoption_text and self.banner.text == self._adoption_text:
+            self.banner.dismiss()
+        self._adoption_text = ""
 
     def _on_settings_dialog_settings_saved(self, old: Any, new: Any) -> None:
         if old.model != new.model:
@@ -853,6 +1009,19 @@ class MainWindow(QMainWindow):
     # -- closing ----------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        if self.training.busy:
+            if not self._close_pending and not self._confirm_quit_while_learning():
+                event.ignore()
+                return
+            # The run stops after its current step (with a checkpoint); then the window
+            # closes (_on_training_changed).
+            self._close_pending = True
+            self.training.stop()
+            if self._turn is not None:
+                self._turn.stop.request()
+            self.hide()
+            event.ignore()
+            return
         if self._turn is not None:
             # Let the reply stop and be saved first; the window closes when it is.
             self._close_pending = True
@@ -870,8 +1039,25 @@ class MainWindow(QMainWindow):
         return open_setup_wizard(self.services, self,
                                  on_applied=self._on_settings_dialog_settings_saved)
 
+    def _confirm_quit_while_learning(self) -> bool:
+        step = self.training.runner.last_step
+        where = f" (step {step.step} of {step.max_steps})" if step is not None else ""
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "GhostDesk is learning",
+            f"A training run is in progress{where}. Quit anyway?\n\nThe run stops after its "
+            "current step and saves a checkpoint, so you can resume it later from "
+            "Settings ▸ Training.",
+            parent=self,
+        )
+        quit_button = box.addButton("Stop and quit", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Keep learning", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        return box.clickedButton() is quit_button
+
     def shutdown(self) -> None:
         """Finish saving feedback and free the model. Call after the event loop has ended."""
+        self.training.shutdown()
         self._abandon_timer.stop()
         self.feedback.shutdown()
         self.memory.shutdown()

@@ -1,4 +1,5 @@
-"""Settings, in tabs: the model and its placement, how replies are sampled, and the persona."""
+"""Settings, in tabs: the model and its placement, how replies are sampled, the persona, and
+training (ghostdesk/ui/training_pane.py, built when its tab is first shown)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ from ghostdesk.ui.workers import WorkFailed, call_in_background
 
 if TYPE_CHECKING:
     from ghostdesk.app import AppServices
+    from ghostdesk.ui.training_pane import TrainingPane
+    from ghostdesk.ui.training_session import TrainingSession
 
 BUNDLED_DESCRIPTION = "The small bundled model (Gemma 3 270M): runs on any computer, no GPU needed."
 _INT_MAX = 2_147_483_647
@@ -52,7 +55,12 @@ class SettingsDialog(QDialog):
 
     settings_saved = Signal(object, object)
 
-    def __init__(self, services: AppServices, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        services: AppServices,
+        parent: QWidget | None = None,
+        training: TrainingSession | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(560)
@@ -60,11 +68,20 @@ class SettingsDialog(QDialog):
         self._original = copy.deepcopy(services.settings)
         self._info_request = 0
         self.saved_settings: Settings | None = None
+        self.training = training
+        self.training_pane: TrainingPane | None = None
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_model_tab(), "Model")
         self.tabs.addTab(self._build_sampling_tab(), "Replies")
         self.tabs.addTab(self._build_persona_tab(), "Persona")
+        self._training_page: QWidget | None = None
+        if training is not None:
+            # Built on first show: it reads the whole feedback ledger and imports pyqtgraph.
+            self._training_page = QWidget()
+            QVBoxLayout(self._training_page).setContentsMargins(0, 0, 0, 0)
+            self.tabs.addTab(self._training_page, "Training")
+            self.tabs.currentChanged.connect(self._on_tabs_current_changed)
 
         self.error_label = QLabel(objectName="InlineError", wordWrap=True)
         self.error_label.setVisible(False)
@@ -229,6 +246,8 @@ class SettingsDialog(QDialog):
         s.sampling.seed = self.seed_spin.value()
         s.persona.name = self.persona_name_edit.text().strip()
         s.persona.system_prompt = self.system_prompt_edit.toPlainText()
+        if self.training_pane is not None:
+            s.training = self.training_pane.edited_training()
         return s
 
     def accept(self) -> None:
@@ -310,6 +329,34 @@ class SettingsDialog(QDialog):
 
     def _on_restore_prompt_button_clicked(self) -> None:
         self.system_prompt_edit.setPlainText(DEFAULT_SYSTEM_PROMPT)
+
+    # -- training ---------------------------------------------------------------------------
+
+    def show_training(self) -> TrainingPane | None:
+        """Switch to the Training tab (building it) and return its pane."""
+        if self._training_page is not None:
+            self.tabs.setCurrentWidget(self._training_page)
+            self._build_training_pane()
+        return self.training_pane
+
+    def _on_tabs_current_changed(self, _index: int) -> None:
+        if self.tabs.currentWidget() is self._training_page:
+            self._build_training_pane()
+
+    def _build_training_pane(self) -> None:
+        if self.training_pane is not None or self.training is None:
+            return
+        from ghostdesk.ui.training_pane import TrainingPane
+
+        assert self._training_page is not None
+        self.training_pane = TrainingPane(self.training, self._original.training)
+        self._training_page.layout().addWidget(self.training_pane)
+        # The run view needs room for its plots; grow once, around the same centre.
+        centre = self.frameGeometry().center()
+        self.resize(max(self.width(), 1040), max(self.height(), 760))
+        geometry = self.frameGeometry()
+        geometry.moveCenter(centre)
+        self.move(geometry.topLeft())
 
     # --- setup assistant (ghostdesk/ui/first_run.py) ----------------------------------------
     def _on_setup_button_clicked(self) -> None:

@@ -19,7 +19,7 @@ def test_ok_saves_changed_settings(window, qtbot, services):
     window._engine_loader = lambda: loads.append(1) or window.engine
     dialog = window.open_settings()
     assert dialog.isVisible()
-    assert dialog.tabs.count() == 3
+    assert dialog.tabs.count() == 4 and dialog.tabs.tabText(3) == "Training"
     assert dialog.model_info_label.text() == BUNDLED_DESCRIPTION
     dialog.temperature_spin.setValue(0.3)
     dialog.persona_name_edit.setText("Casper")

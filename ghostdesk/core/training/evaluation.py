@@ -112,7 +112,7 @@ def decide_adoption(candidate: PreferenceScore, previous: PreferenceScore, mode:
                               candidate.reward_margin > previous.reward_margin + _TIE)
     figures = (f"held-out preference accuracy {candidate.accuracy:.0%} vs "
                f"{previous.accuracy:.0%} for {previous_name}, on {candidate.examples} "
-               f"examples")
+               f"example{'' if candidate.examples == 1 else 's'}")
     if better:
         reason = f"The new adapter is better: {figures}."
     else:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -241,13 +243,30 @@ def new_run_folder(home: str | Path, run_id: str = "") -> tuple[str, Path, Path]
     return run_id, folder / "train.jsonl", folder / "eval.jsonl"
 
 
-def cuda_available() -> bool:
-    try:
-        import torch
+_CUDA_PROBE = "import torch; print(bool(torch.cuda.is_available()))"
+_cuda_answer: bool | None = None
 
-        return bool(torch.cuda.is_available())
-    except Exception:
-        return False
+
+def cuda_available() -> bool:
+    """Whether training can use CUDA here. A process that already holds torch (the training
+    child) asks it directly; any other asks a short child process once (seconds: it imports
+    torch), because PyTorch's CUDA libraries loaded next to a CUDA build of llama.cpp (the
+    chat model) can crash the process, and torch costs hundreds of MB."""
+    global _cuda_answer
+    if "torch" in sys.modules:
+        try:
+            return bool(sys.modules["torch"].cuda.is_available())
+        except Exception:
+            return False
+    if _cuda_answer is None:
+        try:
+            done = subprocess.run([sys.executable, "-c", _CUDA_PROBE], capture_output=True,
+                                  text=True, timeout=120, stdin=subprocess.DEVNULL)
+            lines = done.stdout.strip().splitlines()
+            _cuda_answer = done.returncode == 0 and bool(lines) and lines[-1] == "True"
+        except (OSError, subprocess.SubprocessError):
+            _cuda_answer = False
+    return _cuda_answer
 
 
 def recommend_preset(n_train: int, *, cuda: bool) -> str:

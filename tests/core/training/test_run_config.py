@@ -96,3 +96,28 @@ def test_training_settings_give_overrides(tmp_path: Path) -> None:
     assert (cfg.lora_r, cfg.max_steps, cfg.lora_alpha) == (4, 12, 16.0)
     with pytest.raises(SettingsError, match="adopt"):
         TrainingSettings(adopt="sometimes").validate()
+
+
+def test_cuda_is_probed_in_another_process_unless_torch_is_here(monkeypatch) -> None:
+    import subprocess
+    import sys
+
+    from ghostdesk.core.training import run_config
+
+    calls = []
+
+    def run(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, stdout="some warning\nTrue\n", stderr="")
+
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(run_config, "_cuda_answer", None)
+    monkeypatch.setattr(run_config.subprocess, "run", run)
+    assert run_config.cuda_available() is True
+    assert run_config.cuda_available() is True  # asked once per process
+    assert len(calls) == 1 and calls[0][0] == sys.executable
+    assert "torch.cuda.is_available()" in calls[0][-1]
+    monkeypatch.setattr(run_config, "_cuda_answer", None)
+    monkeypatch.setattr(run_config.subprocess, "run", lambda cmd, **kw:
+                        subprocess.CompletedProcess(cmd, 1, stdout="", stderr="no torch"))
+    assert run_config.cuda_available() is False

@@ -1,0 +1,476 @@
+"""The learning loop inside the running app: plan a run, make room on the GPU, follow the
+run, and put its adapter into the chat.
+
+Owned by the main window, so a run goes on when the Settings dialog closes; the Training tab
+is a view of it. Everything slow (exporting the feedback, looking for CUDA, swapping an
+adapter into the model) runs on a pool thread; the child itself is a QProcess.
+
+The window (the "host") provides: `model_ready` / `model_failed` signals, `is_model_ready`,
+`is_model_loading`, `chat_gpu_layers()`, `adapter_slot()`, `rest_model(on_rested)` (unload
+the chat model so the run can use the GPU) and `wake_model()` (load it again).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal
+
+from ghostdesk.core.errors import GhostDeskError
+from ghostdesk.ui.training_run import (
+    RunOutcome,
+    TrainingRunner,
+    model_must_rest,
+    run_uses_cuda,
+)
+from ghostdesk.ui.workers import WorkFailed, call_in_background
+
+if TYPE_CHECKING:
+    from ghostdesk.app import AppServices
+    from ghostdesk.core.training.planner import DataSummary
+    from ghostdesk.core.training.registry import AdapterRecord
+    from ghostdesk.core.training.run_config import RunConfig
+
+log = logging.getLogger("ghostdesk.ui.training")
+
+IDLE, PLANNING, HANDING_OFF, RUNNING, STOPPING = (
+    "idle",
+    "planning",
+    "handing-off",
+    "running",
+    "stopping",
+)
+
+
+@dataclass(frozen=True)
+class PausedRun:
+    """A stopped or interrupted run that can go on from its newest checkpoint."""
+
+    cfg: RunConfig
+    step: int
+    max_steps: int
+
+    def describe(self) -> str:
+        when = _run_time(self.cfg.run_id)
+        of = f" of {self.max_steps}" if self.max_steps else ""
+        return (
+            f"{self.cfg.method.upper()} run{' from ' + when if when else ''}, "
+            f"stopped at step {self.step}{of}"
+        )
+
+
+@dataclass(frozen=True)
+class TrainingOverview:
+    """Everything the Training tab shows that is read from disk, in one background call."""
+
+    summary: DataSummary
+    auto_method: str
+    auto_reason: str
+    cuda: bool
+    paused: list[PausedRun]
+    adapters: list[AdapterRecord]
+    active_id: str | None
+    rollback_to: AdapterRecord | None
+    running_run_id: str = ""
+    """A run training in this data folder now (this window's, or e.g. `ghostdesk train`)."""
+
+
+def load_overview(
+    planner: Any, home: Any, registry: Any, cuda: Callable[[], bool]
+) -> TrainingOverview:
+    """Reads the whole feedback ledger and the data folder: call off the GUI thread."""
+    from ghostdesk.core.training.launcher import resumable_runs
+    from ghostdesk.core.training.run_lock import running_run
+
+    summary = planner.summary()
+    method, reason = planner.resolve_method("auto", summary)
+    holder = running_run(home)
+    running = holder.run_id if holder is not None else ""
+    # A run training now has checkpoints too, but it is not paused.
+    paused = [_paused(cfg) for cfg in resumable_runs(home) if cfg.run_id != running]
+    return TrainingOverview(
+        summary=summary,
+        auto_method=method,
+        auto_reason=reason,
+        cuda=cuda(),
+        paused=paused,
+        adapters=registry.list(),
+        active_id=registry.active_id,
+        rollback_to=registry.rollback_target(),
+        running_run_id=running,
+    )
+
+
+def _paused(cfg: RunConfig) -> PausedRun:
+    from ghostdesk.core.training.job import valid_checkpoints
+
+    newest = valid_checkpoints(cfg.checkpoint_dir)[-1]
+    step, max_steps = int(newest.name.split("-", 1)[1]), 0
+    try:
+        state = json.loads((newest / "trainer_state.json").read_text(encoding="utf-8"))
+        step = int(state.get("global_step") or step)
+        max_steps = int(state.get("max_steps") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    return PausedRun(cfg, step, max_steps)
+
+
+def _run_time(run_id: str) -> str:
+    try:
+        return datetime.strptime(run_id[4:19], "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return ""
+
+
+class TrainingSession(QObject):
+    """Test hooks: `runner`, `phase`, `command_for` (replaces the child's command line),
+    `planner_for` (replaces services.training_planner), `cuda_probe`."""
+
+    changed = Signal()
+    """The phase or the progress changed (status bar, buttons)."""
+    run_action_failed = Signal(object)
+    """A run could not start, resume or be discarded (an exception; a GhostDeskError says
+    what to do)."""
+    adoption_requested = Signal(str)
+    """A better adapter is saved and the adopt setting is "ask": use it or not?"""
+    adoption_settled = Signal()
+    records_changed = Signal()
+    """Adapters, paused runs or feedback counts may have changed: read them again."""
+    adapter_busy_changed = Signal(bool)
+    adapter_action_failed = Signal(object)
+    notice = Signal(str, str)
+    """(text, kind "info" / "warning" / "error") for the window's banner."""
+
+    def __init__(self, host: Any, services: AppServices, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
+        self.services = services
+        self.registry = services.adapters
+        self.runner = TrainingRunner(self)
+        self.phase = IDLE
+        self.method_reason = ""
+        self.pending_adoption: str | None = None
+        self.last_outcome: RunOutcome | None = None
+        self.command_for: Callable[[RunConfig], list[str]] | None = None
+        self.planner_for: Callable[[], Any] = services.training_planner
+        self.cuda_probe: Callable[[], bool] = probe_cuda
+        self._cuda: bool | None = None
+        self._rested = False
+        self._cancelled = False
+        self._adapter_busy = 0
+        self._deferred: tuple[str, str | None] | None = None
+        self._tracker: Any = None
+        self.runner.event_received.connect(self._on_runner_event_received)
+        self.runner.progress_changed.connect(self._on_runner_progress_changed)
+        self.runner.stop_requested.connect(self._on_runner_stop_requested)
+        self.runner.run_finished.connect(self._on_runner_run_finished)
+        host.model_ready.connect(self._on_host_model_settled)
+        host.model_failed.connect(self._on_host_model_settled)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """A run is being prepared, started, or is running."""
+        return self.phase != IDLE
+
+    @property
+    def model_rested(self) -> bool:
+        """The chat model was unloaded for this run."""
+        return self._rested
+
+    @property
+    def adapter_busy(self) -> bool:
+        return self._adapter_busy > 0
+
+    def cuda(self) -> bool:
+        """Whether training can use CUDA here; asked once (it imports torch: call off the
+        GUI thread the first time)."""
+        if self._cuda is None:
+            self._cuda = bool(self.cuda_probe())
+        return self._cuda
+
+    def status_text(self) -> str:
+        """What the status bar says, "" when idle."""
+        if self.phase == PLANNING:
+            return "Getting ready to learn…"
+        if self.phase == HANDING_OFF:
+            return "Making room on the GPU…"
+        if self.phase == STOPPING:
+            return "Stopping the training…"
+        if self.phase == RUNNING:
+            step = self.runner.last_step
+            if step is not None:
+                return f"Learning… step {step.step}/{step.max_steps}"
+            return "Learning… getting ready"
+        return ""
+
+    def _set_phase(self, phase: str) -> None:
+        self.phase = phase
+        self.changed.emit()
+
+    # -- overview ----------------------------------------------------------------------------
+
+    def load_overview(self, on_done: Callable[[Any], None]) -> None:
+        """Read the feedback counts, paused runs and adapters on a pool thread; `on_done`
+        gets a TrainingOverview or a WorkFailed."""
+        registry, cuda, planner_for = self.registry, self.cuda, self.planner_for
+        home = self.services.paths.root
+
+        def read() -> TrainingOverview:
+            return load_overview(planner_for(), home, registry, cuda)
+
+        call_in_background(read, on_done)
+
+    # -- starting and stopping ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Plan a run from the saved Training settings and start it."""
+        if self.busy:
+            return
+        planner_for, cuda = self.planner_for, self.cuda
+        device = self.services.settings.training.device
+
+        def plan() -> tuple[RunConfig, str, bool]:
+            # "auto" is settled here, with the probe below, so that planning never imports
+            # torch into this process (see probe_cuda).
+            on_cuda = run_uses_cuda(device, cuda)
+            planned = planner_for().plan(device="cuda" if on_cuda else "cpu")
+            return planned.cfg, planned.method_reason, on_cuda
+
+        self._begin(plan)
+
+    def resume(self, cfg: RunConfig) -> None:
+        """Start a paused run again; it goes on from its newest checkpoint."""
+        if self.busy:
+            return
+        cuda = self.cuda
+
+        def check() -> tuple[RunConfig, str, bool]:
+            return cfg, "", run_uses_cuda(cfg.device, cuda)
+
+        self._begin(check)
+
+    def _begin(self, prepare: Callable[[], tuple[RunConfig, str, bool]]) -> None:
+        self._cancelled = False
+        self.last_outcome = None
+        self._set_phase(PLANNING)
+        call_in_background(prepare, self._on_prepared)
+
+    def _on_prepared(self, result: Any) -> None:
+        if isinstance(result, WorkFailed):
+            self._set_phase(IDLE)
+            if not isinstance(result.error, GhostDeskError):
+                log.error("planning a training run failed", exc_info=result.error)
+            self.run_action_failed.emit(result.error)
+            return
+        cfg, reason, on_cuda = result
+        if self._cancelled:
+            self._drop_unstarted(cfg)
+            return
+        self.method_reason = reason
+        if model_must_rest(on_cuda, self.host.chat_gpu_layers()):
+            self._rested = True
+            self._set_phase(HANDING_OFF)
+            self.host.rest_model(lambda: self._launch(cfg))
+        else:
+            self._launch(cfg)
+
+    def _launch(self, cfg: RunConfig) -> None:
+        if self._cancelled:
+            self._drop_unstarted(cfg)
+            return
+        from ghostdesk.core.training.planner import AdoptionTracker
+
+        self._tracker = AdoptionTracker()
+        try:
+            command = self.command_for(cfg) if self.command_for is not None else None
+            self.runner.start(cfg, command)
+        except Exception as err:
+            self._set_phase(IDLE)
+            self._wake()
+            if not isinstance(err, GhostDeskError):
+                log.error("starting the training child failed", exc_info=err)
+            self.run_action_failed.emit(err)
+            return
+        self._set_phase(STOPPING if self.runner.stopping else RUNNING)
+
+    def stop(self) -> None:
+        """Stop the run after its current step (it can resume), or cancel one that has not
+        started yet."""
+        if self.phase in (PLANNING, HANDING_OFF):
+            self._cancelled = True
+            self._set_phase(STOPPING)
+        elif self.runner.running:
+            self.runner.stop()
+
+    def _drop_unstarted(self, cfg: RunConfig) -> None:
+        """Cancelled before the child started: its freshly exported folder is no use. A
+        paused run (resume) keeps its checkpoints."""
+        from ghostdesk.core.training.job import valid_checkpoints
+        from ghostdesk.core.training.launcher import discard_run
+
+        if not valid_checkpoints(cfg.checkpoint_dir):
+            discard_run(cfg)
+        self._set_phase(IDLE)
+        self._wake()
+        self.records_changed.emit()
+
+    def discard(self, cfg: RunConfig) -> None:
+        """Delete a paused run's folder (checkpoints, log, exported data)."""
+        from ghostdesk.core.training.launcher import discard_run
+
+        call_in_background(lambda: discard_run(cfg), self._on_discarded)
+
+    def _on_discarded(self, result: Any) -> None:
+        if isinstance(result, WorkFailed):
+            self.run_action_failed.emit(result.error)
+        self.records_changed.emit()
+
+    def shutdown(self) -> None:
+        """The app is closing: stop a run that is still going (blocking, bounded)."""
+        self.runner.shutdown()
+
+    def _wake(self) -> None:
+        if self._rested:
+            self._rested = False
+            self.host.wake_model()
+
+    # -- the child's events ------------------------------------------------------------------
+
+    def _on_runner_event_received(self, event: Any) -> None:
+        if self._tracker is None:
+            return
+        decision = self._tracker.feed(event)
+        if decision is None:
+            return
+        adapter_id = self._tracker.adapter_id
+        evaluated = self._tracker.evaluated
+        reason = evaluated.reason if evaluated is not None else ""
+        if decision == "activate":
+            self.notice.emit(
+                f"Learned from your feedback: the chat now uses the new adapter. {reason}".strip(),
+                "info",
+            )
+            self._change_active("activate", adapter_id)
+        elif decision == "ask":
+            self.pending_adoption = adapter_id
+            self.adoption_requested.emit(adapter_id)
+        else:
+            self.notice.emit(f"The new adapter was kept but is not used. {reason}".strip(), "info")
+        self.records_changed.emit()
+
+    def _on_runner_progress_changed(self, _step: int, _max_steps: int, _eta: float) -> None:
+        self.changed.emit()
+
+    def _on_runner_stop_requested(self) -> None:
+        self._set_phase(STOPPING)
+
+    def _on_runner_run_finished(self, outcome: RunOutcome) -> None:
+        self.last_outcome = outcome
+        self._set_phase(IDLE)
+        self._wake()
+        if outcome.status == "stopped":
+            text = (
+                f"Training stopped at step {outcome.step}. "
+                f"{outcome.reason + ' ' if outcome.reason else ''}"
+                "Resume it from Settings ▸ Training."
+            )
+            self.notice.emit(text, "info")
+        elif outcome.status == "failed":
+            text = (
+                "Training failed: " + outcome.reason + (f"\n{outcome.hint}" if outcome.hint else "")
+            )
+            self.notice.emit(text, "error")
+        self.records_changed.emit()
+
+    # -- which adapter the chat uses ---------------------------------------------------------
+
+    def adopt(self, adapter_id: str) -> None:
+        """The person chose to use the new adapter."""
+        self.pending_adoption = None
+        self.adoption_settled.emit()
+        self._change_active("activate", adapter_id)
+
+    def keep_current(self) -> None:
+        """The person chose to keep what the chat uses now (the new adapter stays listed)."""
+        self.pending_adoption = None
+        self.adoption_settled.emit()
+
+    def activate(self, adapter_id: str) -> None:
+        self._change_active("activate", adapter_id)
+
+    def deactivate(self) -> None:
+        self._change_active("deactivate", None)
+
+    def rollback(self) -> None:
+        self._change_active("rollback", None)
+
+    def delete(self, adapter_id: str) -> None:
+        registry = self.registry
+        self._adapter_work(lambda: registry.delete(adapter_id))
+
+    def _change_active(self, kind: str, adapter_id: str | None) -> None:
+        """Swap in the loaded model (off the GUI thread, in the engine's lane) and record
+        it; with no model loaded only the record changes, and the next load applies it.
+        While the model loads, the change waits for it."""
+        from ghostdesk.core.training import registry as reg
+
+        if self.host.is_model_loading:
+            self._deferred = (kind, adapter_id)
+            return
+        registry = self.registry
+        slot = self.host.adapter_slot()
+        if slot is None:
+            try:
+                if kind == "activate":
+                    registry.set_active(adapter_id)
+                elif kind == "deactivate":
+                    registry.set_active(None)
+                else:
+                    registry.rollback()
+            except GhostDeskError as err:
+                self.adapter_action_failed.emit(err)
+            self.records_changed.emit()
+            return
+        if kind == "activate":
+            assert adapter_id is not None
+            self._adapter_work(lambda: reg.activate_adapter(registry, slot, adapter_id))
+        elif kind == "deactivate":
+            self._adapter_work(lambda: reg.deactivate_adapter(registry, slot))
+        else:
+            self._adapter_work(lambda: reg.rollback_adapter(registry, slot))
+
+    def _adapter_work(self, work: Callable[[], Any]) -> None:
+        self._adapter_busy += 1
+        if self._adapter_busy == 1:
+            self.adapter_busy_changed.emit(True)
+        call_in_background(work, self._on_adapter_work_done)
+
+    def _on_adapter_work_done(self, result: Any) -> None:
+        self._adapter_busy -= 1
+        if self._adapter_busy == 0:
+            self.adapter_busy_changed.emit(False)
+        if isinstance(result, WorkFailed):
+            if not isinstance(result.error, GhostDeskError):
+                log.error("changing the adapter failed", exc_info=result.error)
+            self.adapter_action_failed.emit(result.error)
+        self.records_changed.emit()
+
+    def _on_host_model_settled(self, *_args: Any) -> None:
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            self._change_active(*deferred)
+
+
+def probe_cuda() -> bool:
+    """Whether training can use CUDA here (asked in a separate process: see
+    run_config.cuda_available)."""
+    from ghostdesk.core.training.run_config import cuda_available
+
+    return cuda_available()
