@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from ghostdesk.core.errors import GhostDeskError
 from ghostdesk.core.settings import TrainingSettings
+from ghostdesk.core.training.evaluation import MIN_VERDICT_EXAMPLES
 from ghostdesk.ui.adapters_list import AdapterList
 from ghostdesk.ui.theme import current_theme
 from ghostdesk.ui.training_choices import TrainingChoices, notice_frame
@@ -363,7 +364,10 @@ class TrainingPane(QWidget):
         t = current_theme()
         previous = f"adapter {ev.previous_adapter}" if ev.previous_adapter else "the base model"
         verdict_color = t.accent if ev.recommended else t.warning_text
-        verdict = "Better" if ev.recommended else "Not better"
+        too_few = ev.examples < MIN_VERDICT_EXAMPLES
+        verdict = ("Better" if ev.recommended
+                   else "Too few held-out ratings to compare with" if too_few
+                   else "Not better")
         self.result_label.setText(
             f"<p><span style='color:{verdict_color}; font-weight:600'>{verdict}</span> than "
             f"{html.escape(previous)}, measured on {ev.examples} held-out example"
@@ -421,13 +425,18 @@ class TrainingPane(QWidget):
 
     def _on_session_adoption_requested(self, adapter_id: str) -> None:
         ev = self.runner.evaluated
-        figures = ""
+        headline, figures = "The new adapter is ready.", ""
         if ev is not None:
             previous = "the adapter in use" if ev.previous_adapter else "the base model"
             figures = (
                 f" It measured {ev.accuracy:.0%} against {ev.previous_accuracy:.0%} for {previous}."
             )
-        self.adopt_label.setText(f"The new adapter is better.{figures} Use it in the chat?")
+            if ev.recommended:
+                headline = "The new adapter is better."
+            elif ev.examples < MIN_VERDICT_EXAMPLES:
+                figures += f" ({ev.examples} held-out example{'' if ev.examples == 1 else 's'}: " \
+                           "too few to be sure.)"
+        self.adopt_label.setText(f"{headline}{figures} Use it in the chat?")
         self.adopt_frame.setVisible(True)
         self.adopt_frame.setProperty("adapter_id", adapter_id)
 

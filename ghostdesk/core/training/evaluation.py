@@ -26,6 +26,8 @@ from typing import Any
 from ghostdesk.core.training.data import Example
 
 _TIE = 1e-6
+MIN_VERDICT_EXAMPLES = 4
+"""Fewest held-out examples a "better" / "not better" verdict is given on."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,16 @@ def decide_adoption(candidate: PreferenceScore, previous: PreferenceScore, mode:
                                 "There was no held-out feedback to measure the new adapter "
                                 "on, so it is kept but not recommended.")
     d_acc = candidate.accuracy - previous.accuracy
+    if candidate.examples < MIN_VERDICT_EXAMPLES:
+        # One or two held-out ratings say 0 % or 100 % by chance: no verdict, the person
+        # decides (ask) or the adapter is only kept (auto, never).
+        n = candidate.examples
+        return AdoptionDecision(
+            False, None if mode == "ask" else False,
+            f"Only {n} held-out example{'' if n == 1 else 's'} to measure the new adapter on "
+            f"(accuracy {candidate.accuracy:.0%} vs {previous.accuracy:.0%} for "
+            f"{previous_name}): too few to tell whether it is better, so it is kept but not "
+            f"recommended. Rating more replies gives a surer verdict.")
     better = d_acc > _TIE or (abs(d_acc) <= _TIE and
                               candidate.reward_margin > previous.reward_margin + _TIE)
     figures = (f"held-out preference accuracy {candidate.accuracy:.0%} vs "

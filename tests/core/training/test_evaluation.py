@@ -55,3 +55,14 @@ def test_adopt_only_when_better_and_as_the_setting_says() -> None:
     empty = decide_adoption(PreferenceScore(0.5, 0.0, 0), base, "auto")
     assert (empty.recommended, empty.adopt) == (False, False)
     assert "no held-out feedback" in empty.reason
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_too_few_held_out_examples_give_no_verdict(n: int) -> None:
+    base = PreferenceScore(0.5, 0.0, n)
+    lucky = PreferenceScore(1.0, 1.2, n)
+    auto = decide_adoption(lucky, base, "auto")
+    assert (auto.recommended, auto.adopt) == (False, False)
+    assert f"Only {n} held-out example" in auto.reason and "too few to tell" in auto.reason
+    assert decide_adoption(lucky, base, "ask").adopt is None  # the person decides
+    assert decide_adoption(PreferenceScore(1.0, 1.2, 4), base, "auto").adopt is True
