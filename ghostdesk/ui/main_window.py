@@ -875,9 +875,12 @@ class MainWindow(QMainWindow):
 
     def _on_training_adoption_requested(self, adapter_id: str) -> None:
         self._notice_timer.stop()
+        ev = self.training.runner.evaluated
+        how = ("measured better than what the chat uses now" if ev is not None and ev.recommended
+               else "could not be compared surely with what the chat uses now")
         self._adoption_text = (
-            f"{self.persona_name()} learned from your feedback, and the new adapter measured "
-            "better than what the chat uses now. Use it?"
+            f"{self.persona_name()} learned from your feedback, and the new adapter {how}. "
+            "Use it?"
         )
         self.banner.show_message(
             self._adoption_text, "info", ("Use it", lambda: self.training.adopt(adapter_id))

@@ -397,7 +397,7 @@ def test_a_run_fills_progress_plots_log_result_and_asks_to_adopt(learning_window
     assert "75% against 50%" in pane.adopt_label.text()
     assert "Finished in 2 min" in pane.state_label.text()
     # The window asks too (the dialog may be closed by then).
-    assert "Use it?" in window.banner.text
+    assert "Use it?" in window.banner.text and "measured better" in window.banner.text
 
     qtbot.mouseClick(pane.use_button, Qt.MouseButton.LeftButton)
     registry = AdapterRegistry.in_home(services.paths.root)
