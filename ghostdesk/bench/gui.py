@@ -52,6 +52,10 @@ def run_gui_bench(services: AppServices, tokens: int = 200, launches: int = 3) -
          ", ".join(f"{r['tokens_per_second']:.1f}" for r in results)),
         ("longest GUI-thread stall while streaming (5 ms heartbeat), worst launch",
          f"{stall:.1f} ms"),
+        ("memory model loaded after the chat model (idle window), median",
+         f"{statistics.median(r['memory_warm_s'] for r in results):.2f} s"),
+        ("longest GUI-thread stall while the chat and memory models load, worst launch",
+         f"{max(r['memory_warm_stall_ms'] for r in results):.1f} ms"),
     ]
     report.verdicts = [
         f"window visible in {visible:.2f} s {'meets' if visible <= 2 else 'misses'} "
@@ -91,11 +95,26 @@ def _child(tokens: int, model: str) -> None:
     visible_s = since_launch()
 
     loop = QEventLoop()
-    window.model_ready.connect(loop.quit)
+    seen: set[str] = set()
+
+    def arrived(what: str) -> None:
+        seen.add(what)
+        loop.quit()
+
+    window.model_ready.connect(lambda: arrived("ready"))
+    window.memory_warmed.connect(lambda: arrived("warm"))
     window.model_failed.connect(lambda msg: (print(msg, file=sys.stderr), sys.exit(3)))
     QTimer.singleShot(0, window.load_model)
-    loop.exec()
+    warm_monitor = GuiStallMonitor(interval_ms=5)
+    warm_monitor.start()
+    while "ready" not in seen:
+        loop.exec()
     ready_s = since_launch()
+    # The memory model loads after the chat model, while a person would be typing.
+    while "warm" not in seen:
+        loop.exec()
+    warm_s = since_launch() - ready_s
+    warm_stall = warm_monitor.stop()
 
     monitor = GuiStallMonitor(interval_ms=5)
     monitor.start()
@@ -109,6 +128,7 @@ def _child(tokens: int, model: str) -> None:
     print(json.dumps({
         "platform": QApplication.platformName(), "visible_s": visible_s, "model_ready_s": ready_s,
         "max_stall_ms": stall, "tokens": reply.completion_tokens,
+        "memory_warm_s": warm_s, "memory_warm_stall_ms": warm_stall,
         "tokens_per_second": (reply.completion_tokens or 0) / seconds,
     }))
     window.shutdown()

@@ -83,6 +83,8 @@ class MainWindow(QMainWindow):
 
     model_ready = Signal()
     model_failed = Signal(str)
+    memory_warmed = Signal()
+    """The memory embedder is loaded (or there is none): the first recall won't wait for it."""
     turn_started = Signal(int)
     turn_finished = Signal(int)
     """A send or regenerate ended (saved, stopped or failed); carries the conversation id."""
@@ -399,6 +401,24 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self._refresh_empty_text()
         self.model_ready.emit()
+        self._warm_memory()
+
+    def _warm_memory(self) -> None:
+        """Load the memory embedder now, while the person types, not at their first message:
+        importing sentence-transformers and torch takes ~10 s on a small laptop. After the
+        chat model, never before it: torch loaded ahead of a CUDA build of llama.cpp crashed
+        its model load."""
+        embedder = getattr(self.services._memory, "embedder", None)
+        if embedder is None or getattr(embedder, "loaded", True):
+            self.memory_warmed.emit()
+            return
+        call_in_background(embedder.load, self._on_memory_warmed)
+
+    def _on_memory_warmed(self, result: Any) -> None:
+        if isinstance(result, WorkFailed):
+            # The first recall tries again and reports it through the usual path.
+            log.warning("loading the memory model failed: %s", result.error)
+        self.memory_warmed.emit()
 
     def _on_model_load_failed(self, error: Exception) -> None:
         if isinstance(error, GhostDeskError):

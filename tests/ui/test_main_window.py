@@ -397,3 +397,36 @@ def test_choose_model_after_a_failure_saves_it_and_loads_again(
     assert str(model) in services.paths.settings.read_text(encoding="utf-8")
     assert not window.banner.isVisible() or window.banner.kind != "error"
     assert not window.status.choose_model_button.isVisible()
+
+
+def test_the_memory_model_loads_after_the_chat_model_not_at_the_first_message(
+        make_window, qtbot, services, monkeypatch):
+    class SlowEmbedder:
+        """Loads like MiniLM (seconds), on whichever thread asks first."""
+
+        name, dim = "slow", 384
+
+        def __init__(self) -> None:
+            self.loaded = False
+            self.loaded_on: str | None = None
+            self.order: list[str] = []
+
+        def load(self) -> None:
+            self.order.append("embedder")
+            self.loaded_on = threading.current_thread().name
+            self.loaded = True
+
+    embedder = SlowEmbedder()
+    memory = type("Memory", (), {"embedder": embedder, "close": lambda self: None})()
+    monkeypatch.setattr(services, "_memory", memory)
+    monkeypatch.setattr(services, "_memory_tried", True)
+
+    def load_engine():
+        embedder.order.append("chat model")
+        return ScriptedEngine()
+
+    window = make_window(loader=load_engine)
+    with qtbot.waitSignals([window.model_ready, window.memory_warmed], timeout=5000):
+        window.load_model()
+    assert embedder.loaded and embedder.order == ["chat model", "embedder"]
+    assert embedder.loaded_on != threading.main_thread().name  # never on the GUI thread
