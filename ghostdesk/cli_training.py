@@ -189,15 +189,9 @@ def _resumable(services: AppServices, run_id: str) -> RunConfig:
 
 
 def _checkpoint_step(cfg: RunConfig) -> int:
-    from ghostdesk.core.training.job import valid_checkpoints
+    from ghostdesk.core.training.launcher import last_checkpoint_step
 
-    found = valid_checkpoints(cfg.checkpoint_dir)
-    if not found:
-        return 0
-    try:
-        return int(found[-1].name.split("-", 1)[1])
-    except (IndexError, ValueError):
-        return 0
+    return last_checkpoint_step(cfg)
 
 
 def _run(cfg: RunConfig, services: AppServices, out: TextIO, args: argparse.Namespace, *,

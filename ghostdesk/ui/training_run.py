@@ -330,14 +330,9 @@ class TrainingRunner(QObject):
 
 def log_tail(cfg: RunConfig, chars: int = LOG_TAIL_CHARS) -> str:
     """The end of a run's training.log (what the child wrote to stderr)."""
-    try:
-        with open(cfg.log_file, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - chars))
-            return fh.read().decode("utf-8", errors="replace").strip()
-    except OSError:
-        return ""
+    from ghostdesk.core.training.launcher import run_log_tail
+
+    return run_log_tail(cfg, chars).strip()
 
 
 def _has_checkpoint(cfg: RunConfig) -> bool:

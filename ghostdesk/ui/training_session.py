@@ -107,10 +107,10 @@ def load_overview(
 
 
 def _paused(cfg: RunConfig) -> PausedRun:
-    from ghostdesk.core.training.job import valid_checkpoints
+    from ghostdesk.core.training.job import checkpoint_step, valid_checkpoints
 
     newest = valid_checkpoints(cfg.checkpoint_dir)[-1]
-    step, max_steps = int(newest.name.split("-", 1)[1]), 0
+    step, max_steps = checkpoint_step(newest), 0
     try:
         state = json.loads((newest / "trainer_state.json").read_text(encoding="utf-8"))
         step = int(state.get("global_step") or step)

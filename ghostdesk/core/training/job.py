@@ -86,6 +86,14 @@ def peak_rss_mb() -> float:
         return getattr(info, "peak_wset", info.rss) / 2**20
 
 
+def checkpoint_step(checkpoint: Path) -> int:
+    """The step a `checkpoint-<step>` folder was saved at (ValueError for other names)."""
+    prefix, _, step = checkpoint.name.partition("-")
+    if prefix != "checkpoint":
+        raise ValueError(f"not a checkpoint folder: {checkpoint.name}")
+    return int(step)
+
+
 def valid_checkpoints(folder: Path) -> list[Path]:
     """Complete checkpoints, oldest first. transformers writes trainer_state.json last, so a
     checkpoint without a readable one was cut short (a kill while saving)."""
@@ -96,7 +104,7 @@ def valid_checkpoints(folder: Path) -> list[Path]:
         if not entry.is_dir() or not entry.name.startswith("checkpoint-"):
             continue
         try:
-            step = int(entry.name.split("-", 1)[1])
+            step = checkpoint_step(entry)
             state = json.loads((entry / "trainer_state.json").read_text(encoding="utf-8"))
         except (ValueError, OSError):
             continue

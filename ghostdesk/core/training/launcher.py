@@ -170,14 +170,7 @@ class TrainingProcess:
         return self._popen.wait(timeout)
 
     def log_tail(self, chars: int = _LOG_TAIL) -> str:
-        try:
-            with open(self.cfg.log_file, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                size = fh.tell()
-                fh.seek(max(0, size - chars))
-                return fh.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
+        return run_log_tail(self.cfg, chars)
 
     def _close_log(self) -> None:
         with contextlib.suppress(OSError):
@@ -203,6 +196,25 @@ def _death_reason(code: int) -> str:
 
 
 # --- runs on disk ------------------------------------------------------------------------
+
+
+def run_log_tail(cfg: RunConfig, chars: int = _LOG_TAIL) -> str:
+    """The end of a run's training.log (what the child wrote to stderr); "" when unreadable."""
+    try:
+        with open(cfg.log_file, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - chars))
+            return fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def last_checkpoint_step(cfg: RunConfig) -> int:
+    """The step of the run's newest complete checkpoint (0: none, nothing to resume)."""
+    from ghostdesk.core.training.job import checkpoint_step
+
+    found = valid_checkpoints(cfg.checkpoint_dir)
+    return checkpoint_step(found[-1]) if found else 0
 
 
 def runs_folder(home: str | Path) -> Path:
