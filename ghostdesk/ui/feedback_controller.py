@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from ghostdesk.core.feedback.records import CONFIRMED, FeedbackState
+from ghostdesk.ui.workers import SerialWorker
 
 if TYPE_CHECKING:
     from ghostdesk.core.feedback.ledger import RewardLedger
@@ -37,7 +37,6 @@ class FeedbackController(QObject):
     """(message id, error): a write failed and the reply shows its saved feedback again."""
     signals_changed = Signal()
     """Implicit signals were added, confirmed or dismissed (the Feedback view refreshes)."""
-    _finished = Signal(object)  # from the writer thread: (callback, result, error)
 
     def __init__(
         self,
@@ -51,12 +50,11 @@ class FeedbackController(QObject):
         self.chat_view = chat_view
         self._report_error = report_error
         # One thread: writes happen in the order of the clicks, never two at once.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ghostdesk-feedback")
+        self._writer = SerialWorker("ghostdesk-feedback", self)
         self._latest: dict[int, int] = {}
         self._in_flight: dict[int, int] = {}
         self._next = 0
         self._closed = False
-        self._finished.connect(self._on_finished)
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -150,25 +148,7 @@ class FeedbackController(QObject):
     def _submit(
         self, work: Callable[[], Any], on_done: Callable[[Any, BaseException | None], None]
     ) -> None:
-        finished = self._finished
-
-        def run() -> None:
-            try:
-                outcome = (on_done, work(), None)
-            except Exception as err:  # shown on the GUI thread, with context
-                outcome = (on_done, None, err)
-            try:
-                finished.emit(outcome)
-            except RuntimeError:  # the window is gone: nobody is left to tell
-                log.debug("feedback result arrived after its window closed")
-
-        self._writer.submit(run)
-
-    def _on_finished(self, outcome: tuple[Callable[..., None], Any, BaseException | None]) -> None:
-        if self._closed:
-            return
-        on_done, result, error = outcome
-        on_done(result, error)
+        self._writer.submit(work, on_done)
 
     def _on_abandonment_checked(self, events: Any, error: BaseException | None) -> None:
         if error is not None:
@@ -182,4 +162,4 @@ class FeedbackController(QObject):
     def shutdown(self) -> None:
         """Finish the writes already asked for, then stop. Call before the database closes."""
         self._closed = True
-        self._writer.shutdown(wait=True)
+        self._writer.shutdown()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,7 @@ from ghostdesk.core.companion import (
 )
 from ghostdesk.ui.memory_dialogs import MemoryTextDialog, ask_to_forget
 from ghostdesk.ui.recalled_memories import RecalledRow, rows_from_recall, rows_from_stored
-from ghostdesk.ui.workers import WorkFailed, call_in_background
+from ghostdesk.ui.workers import SerialWorker, WorkFailed, call_in_background
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
@@ -58,7 +57,6 @@ class MemoryController(QObject):
     recalls_loaded = Signal()
     idle_finished = Signal(object)
     """A quiet chat was crystallized (carries the Crystallization, or None)."""
-    _finished = Signal(object)  # from the memory thread: (callback, result, error)
 
     def __init__(self, window: MainWindow, report_error: ReportError) -> None:
         super().__init__(window)
@@ -72,7 +70,7 @@ class MemoryController(QObject):
         self.dialog: MemoryTextDialog | None = None
         self.confirm_box: Any = None
         # One thread: memory calls happen in the order asked, never two at once.
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ghostdesk-memory")
+        self._worker = SerialWorker("ghostdesk-memory", self)
         self._closed = False
         self._recalls: dict[int, list[RecalledRow]] = {}
         self._live: list[RecalledRow] = []
@@ -81,7 +79,6 @@ class MemoryController(QObject):
         self._idle_running = False
         self.idle_timer = QTimer(self, singleShot=True, interval=IDLE_CRYSTALLIZE_MS)
         self.idle_timer.timeout.connect(self._on_idle_timer_timeout)
-        self._finished.connect(self._on_finished)
         self.chat_view.bubble_added.connect(self._hook_bubble)
         window.conversation_shown.connect(self._on_conversation_shown)
         window.turn_started.connect(self._on_turn_started)
@@ -417,33 +414,14 @@ class MemoryController(QObject):
         self._submit(work, done)
 
     def _submit(self, work: Callable[[], Any], on_done: Done) -> None:
-        if self._closed:
-            return
-        finished = self._finished
-
-        def run() -> None:
-            try:
-                outcome = (on_done, work(), None)
-            except Exception as err:  # shown on the GUI thread, with context
-                outcome = (on_done, None, err)
-            try:
-                finished.emit(outcome)
-            except RuntimeError:  # the window is gone: nobody is left to tell
-                log.debug("memory result arrived after its window closed")
-
-        self._worker.submit(run)
-
-    def _on_finished(self, outcome: tuple[Done, Any, BaseException | None]) -> None:
-        if self._closed:
-            return
-        on_done, result, error = outcome
-        on_done(result, error)
+        if not self._closed:
+            self._worker.submit(work, on_done)
 
     def shutdown(self) -> None:
         """Finish the memory calls already asked for, then stop. Call before memory closes."""
         self._closed = True
         self.idle_timer.stop()
-        self._worker.shutdown(wait=True)
+        self._worker.shutdown()
 
 
 def _show_rows(bubble: MessageBubble | None, rows: list[RecalledRow]) -> None:

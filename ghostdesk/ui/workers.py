@@ -1,19 +1,26 @@
 """Run slow core work (model loading, streamed turns, file reads) off the GUI thread.
 
-Both helpers wrap superqt workers so that every outcome arrives as a plain value on the GUI
+The two call helpers wrap superqt workers so that every outcome arrives as a plain value on the GUI
 thread: a failure is delivered as a `WorkFailed` item instead of through superqt's `errored`
 signal, which re-raises on the GUI thread by default and drops `finished` for RuntimeErrors.
+`SerialWorker` is one ordered thread for the feedback and memory controllers.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import QObject, Signal
+
 if TYPE_CHECKING:
     from superqt.utils import FunctionWorker, GeneratorWorker
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,3 +82,47 @@ def call_in_background(func: Callable[[], Any], on_done: Callable[[Any], None]) 
     worker.returned.connect(on_done)
     worker.start()
     return worker
+
+
+class SerialWorker(QObject):
+    """One background thread that runs work in the order it was asked for, never two at once
+    (database writes in click order, memory calls); each result comes back on the GUI thread
+    as `on_done(result, error)`. After shutdown() results are dropped."""
+
+    _finished = Signal(object)  # from the worker thread: (on_done, result, error)
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._name = name
+        self.closed = False
+        self._finished.connect(self._on_finished)
+
+    def submit(self, work: Callable[[], Any],
+               on_done: Callable[[Any, BaseException | None], None]) -> None:
+        if self.closed:
+            return
+        finished, name = self._finished, self._name
+
+        def run() -> None:
+            try:
+                outcome = (on_done, work(), None)
+            except Exception as err:  # shown on the GUI thread, with context
+                outcome = (on_done, None, err)
+            try:
+                finished.emit(outcome)
+            except RuntimeError:  # the window is gone: nobody is left to tell
+                log.debug("%s result arrived after its window closed", name)
+
+        self._executor.submit(run)
+
+    def _on_finished(self, outcome: tuple[Callable[..., None], Any, BaseException | None]) -> None:
+        if self.closed:
+            return
+        on_done, result, error = outcome
+        on_done(result, error)
+
+    def shutdown(self) -> None:
+        """Finish the work already asked for, then stop."""
+        self.closed = True
+        self._executor.shutdown(wait=True)
