@@ -49,7 +49,8 @@ def test_send_turns_into_stop(qtbot):
 def test_stall_monitor_sees_a_blocked_gui_thread(qtbot):
     monitor = GuiStallMonitor(interval_ms=5)
     monitor.start()
-    qtbot.wait(30)
+    # A loaded machine may run fewer ticks than 30 ms would allow: wait for them, not a time.
+    qtbot.waitUntil(lambda: monitor.ticks > 3, timeout=5000)
     QTimer.singleShot(0, lambda: time.sleep(0.08))
     qtbot.wait(60)
     longest = monitor.stop()
