@@ -26,4 +26,4 @@ def hashing_embedder(request, monkeypatch):
         return
     from ghostdesk.core.memory.embedder import HashingEmbedder
 
-    monkeypatch.setattr("ghostdesk.app.make_embedder", lambda: HashingEmbedder())
+    monkeypatch.setattr("ghostdesk.services.make_embedder", lambda: HashingEmbedder())

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ghostdesk.app import AppServices, build_services
 from ghostdesk.core.companion import ReplySaved
 from ghostdesk.core.llm.fingerprint import model_sha256
 from ghostdesk.core.training.registry import GGUF_NAME, AdapterRecord
+from ghostdesk.services import AppServices, build_services
 from tests.core.llm.test_adapters import adapters  # noqa: F401
 from tests.core.training.conftest import TinyLlama, tiny_llama  # noqa: F401
 

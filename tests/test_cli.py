@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from ghostdesk import app
-from ghostdesk.app import AppServices
+from ghostdesk.services import AppServices
 from tests.fakes import ScriptedEngine
 
 

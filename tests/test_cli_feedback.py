@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from ghostdesk import cli
-from ghostdesk.app import build_services
+from ghostdesk.services import build_services
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from ghostdesk import cli
-from ghostdesk.app import build_services
 from ghostdesk.core.feedback.split import split_of
 from ghostdesk.core.training.events import (
     Evaluated,
@@ -26,6 +25,7 @@ from ghostdesk.core.training.events import (
 )
 from ghostdesk.core.training.launcher import TrainingProcess, resumable_runs
 from ghostdesk.core.training.registry import AdapterRecord, AdapterRegistry
+from ghostdesk.services import build_services
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from ghostdesk.bench.report import BenchReport
 from ghostdesk.core.llm.types import ChatMessage, SamplingParams
 
 if TYPE_CHECKING:
-    from ghostdesk.app import AppServices
+    from ghostdesk.services import AppServices
 
 PROMPT = "Tell me a long, cosy story about a lighthouse keeper and her cat."
 

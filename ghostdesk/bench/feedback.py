@@ -10,7 +10,8 @@ Everything runs on a throwaway data folder (your own chats are not touched):
 2. KTO, DPO and SFT are each exported from it to JSON Lines, as `ghostdesk feedback export`
    does (snapshot read + records + file), timed; then once more under tracemalloc for the
    peak of Python memory each needs.
-3. A window is opened on that same database, on a chat of ten turns, and a rating button of
+3. A window is opened (in a child process, ghostdesk.ui.bench_rating: this side never imports
+   Qt) on a data folder of its own, on a chat of ten turns, and a rating button of
    its last reply is clicked `clicks` times. Measured per click: from the mouse click to the
    button's repaint (what the user sees), and to the commit of the rating in SQLite (which
    runs on the feedback writer thread, off the GUI thread).
@@ -18,13 +19,15 @@ Everything runs on a throwaway data folder (your own chats are not touched):
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -60,9 +63,9 @@ def run_feedback_bench(
         services = _services(folder / "window")
         try:
             gui_made = generate_rated_replies(services.db, gui_replies)
-            gui = time_rating_clicks(services, clicks)
         finally:
             services.close()
+        gui = time_rating_clicks(folder / "window", clicks)
 
     report = BenchReport("Feedback: rating latency in the window, datasets from rated replies")
     total_s = sum(b["seconds"] for b in builds.values())
@@ -126,11 +129,11 @@ def _p95(values: list[float]) -> float:
 
 
 def _services(home: Path) -> Any:
-    from ghostdesk.app import AppServices
     from ghostdesk.core.feedback.ledger import RewardLedger
     from ghostdesk.core.paths import DataPaths
     from ghostdesk.core.settings import Settings, SettingsFile
     from ghostdesk.core.store.conversations import ConversationStore
+    from ghostdesk.services import AppServices
 
     paths = DataPaths(home).ensure()
     db = Database.open(paths.database, paths.backups)
@@ -283,101 +286,17 @@ def peak_memory_of_builds(db: Database, folder: Path) -> dict[str, int]:
     return peaks
 
 
-# -- the window ----------------------------------------------------------------------------
+# -- the window (in a child process) ---------------------------------------------------------
 
 
-def time_rating_clicks(services: Any, clicks: int) -> dict[str, Any]:
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QEvent, QObject, Qt
-    from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
-
-    from ghostdesk.ui.application import create_application
-    from ghostdesk.ui.main_window import MainWindow
-
-    app = create_application([])
-    store = services.store
-    cid = store.create_conversation("Benchmark chat", persona_name="Ghost").id
-    for n in range(10):
-        store.add_message(cid, "user", f"Message number {n}: how are you today?")
-        store.add_message(cid, "assistant", f"Reply number {n}: I'm well, thank you for asking.")
-
-    class PaintSpy(QObject):
-        """When the button was first painted in its new state (pressed-look paints during
-        the press don't count)."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.painted_at: float | None = None
-            self.expect_checked = False
-
-        def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
-            if (
-                event.type() == QEvent.Type.Paint
-                and self.painted_at is None
-                and not watched.isDown()  # type: ignore[attr-defined]
-                and watched.isChecked() == self.expect_checked  # type: ignore[attr-defined]
-            ):
-                self.painted_at = time.perf_counter()
-            return False
-
-    window = MainWindow(services, engine_loader=lambda: None)
-    saved_at: list[float] = []
-    window.feedback.saved.connect(lambda _mid: saved_at.append(time.perf_counter()))
-    window.resize(1000, 700)
-    window.show()
-    assert window.current_conversation_id == cid  # the newest chat opens first
-    _spin(app, lambda: False, 0.3)
-    reply = window.chat_view.last_reply()
-    # Opening a long chat can leave the view scrolled past its last bubble; show it as a
-    # user would before clicking it.
-    window.chat_view.ensureWidgetVisible(reply)
-    _spin(app, lambda: False, 0.3)
-    bar = reply.feedback
-    spies = {}
-    for kind, button in bar.buttons.items():
-        spies[kind] = PaintSpy()
-        button.installEventFilter(spies[kind])
-
-    repaint, handler, saved = [], [], []
-    order = ("up", "laugh", "down", "laugh")
-    try:
-        for i in range(clicks):
-            kind = order[i % len(order)]
-            button, spy = bar.buttons[kind], spies[kind]
-            spy.painted_at = None
-            spy.expect_checked = not button.isChecked()
-            before = len(saved_at)
-            t0 = time.perf_counter()
-            QTest.mouseClick(button, Qt.MouseButton.LeftButton)
-            handler.append((time.perf_counter() - t0) * 1000)
-            _spin(app, lambda s=spy: s.painted_at is not None, 2.0)
-            _spin(app, lambda b=before: len(saved_at) > b, 5.0)
-            if spy.painted_at is None or len(saved_at) <= before:
-                raise RuntimeError(f"rating click {i} was not repainted or saved in time")
-            repaint.append((spy.painted_at - t0) * 1000)
-            saved.append((saved_at[before] - t0) * 1000)
-            _spin(app, lambda: False, 0.02)
-    finally:
-        window.close()
-        window.shutdown()
-        window.deleteLater()
-        QApplication.processEvents()
-    return {
-        "platform": app.platformName(),
-        "clicks": clicks,
-        "repaint_ms": repaint,
-        "handler_ms": handler,
-        "saved_ms": saved,
-    }
-
-
-def _spin(app: Any, done: Callable[[], bool], timeout_s: float) -> None:
-    from PySide6.QtCore import QEventLoop
-
-    deadline = time.perf_counter() + timeout_s
-    while not done() and time.perf_counter() < deadline:
-        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
-        if not done():
-            time.sleep(0.0005)
+def time_rating_clicks(home: Path, clicks: int) -> dict[str, Any]:
+    """Click a rating button of the last reply `clicks` times in a window opened on the data
+    folder `home` (by ghostdesk.ui.bench_rating in a child process); per-click timings."""
+    env = dict(os.environ)
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    done = subprocess.run([sys.executable, "-m", "ghostdesk.ui.bench_rating", str(home),
+                           str(clicks)], env=env, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"rating bench child failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -14,7 +14,7 @@ from ghostdesk.ui.main_window import MainWindow
 from ghostdesk.ui.theme import apply_theme
 
 if TYPE_CHECKING:
-    from ghostdesk.app import AppServices
+    from ghostdesk.services import AppServices
 
 APP_NAME = "GhostDesk"
 _SHUTDOWN_WAIT_MS = 10_000

@@ -49,8 +49,8 @@ from ghostdesk.core.setup.hardware import HardwareInfo, Recommendation, recommen
 from ghostdesk.ui.workers import WorkFailed, call_in_background, stream_in_background
 
 if TYPE_CHECKING:
-    from ghostdesk.app import AppServices
     from ghostdesk.core.models.download import ModelDownload
+    from ghostdesk.services import AppServices
 
 log = logging.getLogger(__name__)
 

@@ -44,8 +44,8 @@ from ghostdesk.ui.training_session import TrainingSession
 from ghostdesk.ui.workers import StopFlag, WorkFailed, call_in_background, stream_in_background
 
 if TYPE_CHECKING:
-    from ghostdesk.app import AppServices
     from ghostdesk.core.store.records import MessageRecord
+    from ghostdesk.services import AppServices
 
 log = logging.getLogger("ghostdesk.ui")
 

@@ -31,7 +31,7 @@ from ghostdesk.core.settings import DEFAULT_SYSTEM_PROMPT, Settings
 from ghostdesk.ui.workers import WorkFailed, call_in_background
 
 if TYPE_CHECKING:
-    from ghostdesk.app import AppServices
+    from ghostdesk.services import AppServices
     from ghostdesk.ui.training_pane import TrainingPane
     from ghostdesk.ui.training_session import TrainingSession
 

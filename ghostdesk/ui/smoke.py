@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ghostdesk.app import AppServices
+    from ghostdesk.services import AppServices
 
 EXIT_OK, EXIT_MODEL_FAILED, EXIT_TIMEOUT, EXIT_REPLY_FAILED = 0, 3, 4, 5
 DEFAULT_PROMPT = "Hi! Say hello in one short sentence."
@@ -51,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
             and sys.platform.startswith("linux"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from ghostdesk.app import build_services
     from ghostdesk.core.errors import GhostDeskError
     from ghostdesk.core.paths import DataPaths
+    from ghostdesk.services import build_services
 
     with tempfile.TemporaryDirectory(prefix="ghostdesk-smoke-") as scratch:
         root = Path(args.data_dir).expanduser() if args.data_dir else Path(scratch)

@@ -31,10 +31,10 @@ from ghostdesk.ui.training_run import (
 from ghostdesk.ui.workers import WorkFailed, call_in_background
 
 if TYPE_CHECKING:
-    from ghostdesk.app import AppServices
     from ghostdesk.core.training.planner import DataSummary
     from ghostdesk.core.training.registry import AdapterRecord
     from ghostdesk.core.training.run_config import RunConfig
+    from ghostdesk.services import AppServices
 
 log = logging.getLogger("ghostdesk.ui.training")
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from ghostdesk.app import build_services
 from ghostdesk.core.companion import ReplySaved, ReplyStarted, TokenReceived, UserMessageSaved
 from ghostdesk.core.errors import GhostDeskError
+from ghostdesk.services import build_services
 from tests.fakes import ScriptedEngine
 
 

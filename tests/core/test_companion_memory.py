@@ -2,12 +2,12 @@
 
 import pytest
 
-from ghostdesk.app import build_services
 from ghostdesk.core.companion import (
     MemoriesCrystallized,
     MemoriesRecalled,
     ReplySaved,
 )
+from ghostdesk.services import build_services
 from tests.fakes import ScriptedEngine
 
 

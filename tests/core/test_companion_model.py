@@ -3,10 +3,10 @@ regenerate, reopen."""
 
 import pytest
 
-from ghostdesk.app import build_services
 from ghostdesk.core.companion import ReplySaved, TokenReceived
 from ghostdesk.core.llm.engine import LlamaEngine
 from ghostdesk.core.llm.gpu_probe import GpuStatus
+from ghostdesk.services import build_services
 
 pytestmark = pytest.mark.model
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from PySide6.QtCore import QCoreApplication, QThreadPool
 
-from ghostdesk.app import AppServices, build_services
+from ghostdesk.services import AppServices, build_services
 from ghostdesk.ui.main_window import MainWindow
 from ghostdesk.ui.theme import apply_theme
 from tests.fakes import ScriptedEngine

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from PySide6.QtCore import Qt
 
-from ghostdesk.app import build_services
 from ghostdesk.core.errors import StorageError
 from ghostdesk.core.store.conversations import ConversationStore
+from ghostdesk.services import build_services
 
 
 def _send(qtbot, window, text: str) -> None:

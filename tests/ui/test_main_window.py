@@ -9,8 +9,8 @@ import time
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from ghostdesk.app import build_services
 from ghostdesk.core.errors import ModelFileError
+from ghostdesk.services import build_services
 from ghostdesk.ui.status import ModelState
 from tests.fakes import ScriptedEngine
 from tests.ui.conftest import StepGate

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from ghostdesk.app import build_services
 from ghostdesk.core.errors import GhostDeskError
 from ghostdesk.core.memory.embedder import EmbedderError
+from ghostdesk.services import build_services
 
 TEA = "The user loves green tea"
 
@@ -289,7 +289,7 @@ def test_unavailable_memory_says_why_once(make_window, qtbot, monkeypatch):
     def no_model():
         raise EmbedderError("The memory model (all-MiniLM-L6-v2) is not installed.")
 
-    monkeypatch.setattr("ghostdesk.app.make_embedder", no_model)
+    monkeypatch.setattr("ghostdesk.services.make_embedder", no_model)
     window = make_window()
     with qtbot.waitSignal(window.memory.availability_changed, timeout=5000):
         pass

@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from ghostdesk.app import build_services
 from ghostdesk.core.companion import ReplySaved
 from ghostdesk.core.errors import StorageError
+from ghostdesk.services import build_services
 from tests.fakes import ScriptedEngine
 
 

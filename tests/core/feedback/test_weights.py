@@ -6,9 +6,9 @@ import sqlite3
 
 import pytest
 
-from ghostdesk.app import build_services
 from ghostdesk.core.errors import SettingsError
 from ghostdesk.core.feedback.weights import DEFAULT_WEIGHTS
+from ghostdesk.services import build_services
 
 
 def _sql(db, *statements: str) -> list[tuple]:

@@ -7,15 +7,15 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ghostdesk.cli import _emit
+from ghostdesk.cli.output import emit
 from ghostdesk.core.errors import GhostDeskError
 
 if TYPE_CHECKING:
-    from ghostdesk.app import AppServices
     from ghostdesk.bench.report import BenchReport
+    from ghostdesk.services import AppServices
 
 
-def add_bench_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
+def add_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     bench = verbs.add_parser("bench", parents=[common], help="measure speed")
     bench_verbs = bench.add_subparsers(dest="action", metavar="WHAT", required=True,
                                        parser_class=_PassThroughParser)
@@ -85,7 +85,7 @@ class _PassThroughParser(argparse.ArgumentParser):
 
 
 def _report(args: argparse.Namespace, out: TextIO, result: BenchReport) -> int:
-    _emit(out, args, result.to_dict(), result.to_markdown())
+    emit(args, out, result.to_dict(), result.to_markdown())
     if args.record:
         result.append_to(args.record)
     return 0

@@ -6,18 +6,18 @@ Same MemoryService as the window's Memory pane; every verb takes --json.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ghostdesk.cli.output import emit
 from ghostdesk.core.errors import GhostDeskError
 
 if TYPE_CHECKING:
-    from ghostdesk.app import AppServices
     from ghostdesk.core.memory.crystals import CrystalRecord
+    from ghostdesk.services import AppServices
 
 
-def add_memory_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
+def add_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     memory = verbs.add_parser("memory", parents=[common], help="the companion's memories")
     actions = memory.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -75,24 +75,18 @@ def _line(c: CrystalRecord) -> str:
            f"{c.text}{' ' + flags if flags else ''}"
 
 
-def _out(args, out: TextIO, data: Any, text: str) -> int:
-    print(json.dumps(data, ensure_ascii=False) if getattr(args, "json", False) else text,
-          file=out)
-    return 0
-
-
 def _cmd_list(args, services: AppServices, out: TextIO) -> int:
     archived = None if args.all else args.archived
     rows = _memory(services).list_crystals(archived=archived, limit=args.limit)
     text = "\n".join(_line(c) for c in rows) or "No memories yet."
-    return _out(args, out, [_crystal_json(c) for c in rows], text)
+    return emit(args, out, [_crystal_json(c) for c in rows], text)
 
 
 def _cmd_add(args, services: AppServices, out: TextIO) -> int:
     absorbed = _memory(services).add_crystal(args.text, kind="manual",
                                              importance=args.importance)
     verb = "Merged into" if absorbed.merged else "Remembered as"
-    return _out(args, out, {**_crystal_json(absorbed.crystal), "merged": absorbed.merged},
+    return emit(args, out, {**_crystal_json(absorbed.crystal), "merged": absorbed.merged},
                 f"{verb} memory {absorbed.crystal.id}.")
 
 
@@ -102,39 +96,39 @@ def _cmd_search(args, services: AppServices, out: TextIO) -> int:
              for h in hits]
     data = [{**_crystal_json(h.crystal), "similarity": round(h.similarity, 4),
              "text_match": h.text_match} for h in hits]
-    return _out(args, out, data, "\n".join(lines) or "Nothing found.")
+    return emit(args, out, data, "\n".join(lines) or "Nothing found.")
 
 
 def _cmd_edit(args, services: AppServices, out: TextIO) -> int:
     c = _memory(services).edit(args.id, args.text)
-    return _out(args, out, _crystal_json(c), f"Memory {c.id} now reads: {c.text}")
+    return emit(args, out, _crystal_json(c), f"Memory {c.id} now reads: {c.text}")
 
 
 def _cmd_pin(args, services: AppServices, out: TextIO) -> int:
     c = _memory(services).pin(args.id, not args.off)
     state = "pinned" if c.pinned else "unpinned"
-    return _out(args, out, _crystal_json(c), f"Memory {c.id} {state}.")
+    return emit(args, out, _crystal_json(c), f"Memory {c.id} {state}.")
 
 
 def _cmd_forget(args, services: AppServices, out: TextIO) -> int:
     if not _memory(services).forget(args.id):
         raise GhostDeskError(f"Memory {args.id} does not exist.")
-    return _out(args, out, {"forgotten": args.id}, f"Memory {args.id} is forgotten for good.")
+    return emit(args, out, {"forgotten": args.id}, f"Memory {args.id} is forgotten for good.")
 
 
 def _cmd_archive(args, services: AppServices, out: TextIO) -> int:
     c = _memory(services).archive(args.id)
-    return _out(args, out, _crystal_json(c), f"Memory {c.id} moved to the archive.")
+    return emit(args, out, _crystal_json(c), f"Memory {c.id} moved to the archive.")
 
 
 def _cmd_restore(args, services: AppServices, out: TextIO) -> int:
     c = _memory(services).restore(args.id)
-    return _out(args, out, _crystal_json(c), f"Memory {c.id} is back.")
+    return emit(args, out, _crystal_json(c), f"Memory {c.id} is back.")
 
 
 def _cmd_import(args, services: AppServices, out: TextIO) -> int:
     result = _memory(services).import_document(Path(args.path).expanduser())
-    return _out(args, out, {"name": result.name, "passages": result.passages,
+    return emit(args, out, {"name": result.name, "passages": result.passages,
                             "added": result.added, "merged": result.merged},
                 f"Imported {result.name}: {result.passages} passages, {result.added} new "
                 f"memories, {result.merged} merged into existing ones.")
@@ -142,7 +136,7 @@ def _cmd_import(args, services: AppServices, out: TextIO) -> int:
 
 def _cmd_rebuild(args, services: AppServices, out: TextIO) -> int:
     count = _memory(services).rebuild_index()
-    return _out(args, out, {"indexed": count}, f"Rebuilt the memory index: {count} memories.")
+    return emit(args, out, {"indexed": count}, f"Rebuilt the memory index: {count} memories.")
 
 
 def _cmd_stats(args, services: AppServices, out: TextIO) -> int:
@@ -150,4 +144,4 @@ def _cmd_stats(args, services: AppServices, out: TextIO) -> int:
     data = {"active": s.active, "archived": s.archived, "index_live": s.index_live,
             "index_tombstones": s.index_tombstones, "state_turns": s.state_turns,
             "embed_model": s.embed_model, "notices": s.notices}
-    return _out(args, out, data, "\n".join(f"{k}: {v}" for k, v in data.items()))
+    return emit(args, out, data, "\n".join(f"{k}: {v}" for k, v in data.items()))

@@ -1,0 +1,49 @@
+"""The `ghostdesk` argument parser, assembled from the verb modules, and the dispatcher that
+turns a GhostDeskError into a clear message and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+from ghostdesk.cli import adapters, bench, chat, conversations, feedback, memory, model, training
+from ghostdesk.core.errors import GhostDeskError
+
+if TYPE_CHECKING:
+    from ghostdesk.services import AppServices
+
+_VERB_MODULES = (chat, conversations, model, feedback, memory, training, adapters, bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", metavar="PATH", default=argparse.SUPPRESS,
+                        help="GGUF model file to use instead of the one in Settings")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="machine-readable output (JSON / JSON Lines)")
+
+    parser = argparse.ArgumentParser(
+        prog="ghostdesk", parents=[common],
+        description="GhostDesk, a private AI companion. Without a command, opens the window.")
+    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
+
+    for module in _VERB_MODULES:
+        module.add_verbs(verbs, common)
+    return parser
+
+
+def dispatch(args: argparse.Namespace, services: AppServices, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    run: Callable[[argparse.Namespace, AppServices, TextIO], int] = args.run
+    try:
+        return run(args, services, out)
+    except GhostDeskError as err:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": err.message, "hint": err.hint}), file=out)
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
