@@ -4,11 +4,10 @@ as the window."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ghostdesk.cli.output import as_json
+from ghostdesk.cli.output import as_json, json_text
 from ghostdesk.core.errors import GhostDeskError
 
 if TYPE_CHECKING:
@@ -47,13 +46,13 @@ def _cmd_chat(args: argparse.Namespace, services: AppServices, out: TextIO) -> i
         for event in events:
             if isinstance(event, TokenReceived):
                 if json_out:
-                    print(json.dumps({"event": "token", "text": event.text}, ensure_ascii=False),
+                    print(json_text({"event": "token", "text": event.text}, ensure_ascii=False),
                           file=out)
                 else:
                     out.write(event.text)
                 out.flush()
             elif isinstance(event, UserMessageSaved) and json_out:
-                print(json.dumps({"event": "user_message_saved", "id": event.message.id,
+                print(json_text({"event": "user_message_saved", "id": event.message.id,
                                   "conversation_id": conversation.id}), file=out)
             elif isinstance(event, ReplyStarted) and event.dropped_messages and not json_out:
                 print(f"[{event.dropped_messages} earlier messages left out to fit the context]",
@@ -61,7 +60,7 @@ def _cmd_chat(args: argparse.Namespace, services: AppServices, out: TextIO) -> i
             elif isinstance(event, ReplySaved):
                 m, s = event.message, event.stats
                 if json_out:
-                    print(json.dumps({
+                    print(json_text({
                         "event": "reply_saved", "id": m.id, "conversation_id": conversation.id,
                         "text": m.content, "status": m.status,
                         "completion_tokens": s.completion_tokens,

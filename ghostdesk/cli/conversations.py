@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ghostdesk.cli.output import as_json, confirm, emit, stdin_is_tty
+from ghostdesk.cli.output import as_json, confirm, emit, json_text, stdin_is_tty
 from ghostdesk.core.errors import GhostDeskError
 
 if TYPE_CHECKING:
@@ -73,7 +72,7 @@ def _cmd_conv_show(args: argparse.Namespace, services: AppServices, out: TextIO)
 
 
 def _cmd_conv_export(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
-    data = json.dumps(services.store.export_conversation(args.id), ensure_ascii=False, indent=2,
+    data = json_text(services.store.export_conversation(args.id), ensure_ascii=False, indent=2,
                       default=str)
     if args.out:
         from pathlib import Path

@@ -4,12 +4,12 @@ turns a GhostDeskError into a clear message and exit code 2."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from ghostdesk.cli import adapters, bench, chat, conversations, feedback, memory, model, training
+from ghostdesk.cli.output import TerminalSafeWriter, as_json, json_text, terminal_safe
 from ghostdesk.core.errors import GhostDeskError
 
 if TYPE_CHECKING:
@@ -36,14 +36,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def dispatch(args: argparse.Namespace, services: AppServices, out: TextIO | None = None) -> int:
+    """Run the verb; returns the exit code. Start-up notices (a repaired setting, a database
+    set aside, an adapter not applied) go to stderr first, once per command."""
     out = out or sys.stdout
+    json_out = as_json(args)
+    for notice in services.notices:
+        print(f"notice: {terminal_safe(notice)}", file=sys.stderr)
     run: Callable[[argparse.Namespace, AppServices, TextIO], int] = args.run
     try:
-        return run(args, services, out)
+        return run(args, services, out if json_out else TerminalSafeWriter(out))
     except GhostDeskError as err:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": err.message, "hint": err.hint}), file=out)
-        print(f"error: {err}", file=sys.stderr)
+        if json_out:
+            print(json_text({"error": err.message, "hint": err.hint}), file=out)
+        print(f"error: {terminal_safe(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`ghostdesk memory list | head -2`): not an error. Point
+        # stdout at nothing so the interpreter's final flush does not complain either.
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass

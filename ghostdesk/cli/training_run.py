@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import signal
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ghostdesk.cli import output
-from ghostdesk.cli.output import confirm, duration, one_line, percent, signed, stdin_is_tty
+from ghostdesk.cli.output import (
+    confirm,
+    duration,
+    json_text,
+    one_line,
+    percent,
+    signed,
+    stdin_is_tty,
+)
 from ghostdesk.core.errors import TrainingError
 
 if TYPE_CHECKING:
@@ -106,7 +113,7 @@ def run_training(cfg: RunConfig, services: AppServices, out: TextIO, args: argpa
                 print("Stopped before the first checkpoint: nothing was trained yet, so there "
                       "is nothing to resume. Start again with: ghostdesk train", file=out)
     if as_json:
-        print(json.dumps(summary, ensure_ascii=False), file=out, flush=True)
+        print(json_text(summary, ensure_ascii=False), file=out, flush=True)
     return code
 
 
@@ -175,7 +182,7 @@ def _show_failure(out: TextIO, as_json: bool, cfg: RunConfig, reason: str, hint:
 def _report_failure(args: argparse.Namespace, out: TextIO, cfg: RunConfig, *, reason: str,
                     hint: str) -> int:
     if output.as_json(args):
-        print(json.dumps({"event": "summary", "run_id": cfg.run_id, "status": "failed",
+        print(json_text({"event": "summary", "run_id": cfg.run_id, "status": "failed",
                           "reason": reason, "hint": hint}, ensure_ascii=False), file=out)
         return 1
     return _show_failure(out, False, cfg, reason, hint)
