@@ -13,13 +13,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ghostdesk.bench.decode_runs import PROMPT, alternate
 from ghostdesk.bench.report import BenchReport
 from ghostdesk.core.llm.types import ChatMessage, SamplingParams
 
 if TYPE_CHECKING:
     from ghostdesk.services import AppServices
-
-PROMPT = "Tell me a long, cosy story about a lighthouse keeper and her cat."
 
 
 @dataclass
@@ -104,15 +103,9 @@ def run_decode_bench(services: AppServices, tokens: int = 128, runs: int = 5) ->
     # Warm both (page cache, first-call allocations), then alternate.
     _bare_run(bare, prompt.text, list(prompt.stop), greedy)
     _app_run(services, companion)
-    app_runs, bare_runs = [], []
-    for i in range(runs):
-        # ABBA order: a slow spell on the shared machine hits both sides alike.
-        order = ("bare", "app") if i % 2 == 0 else ("app", "bare")
-        for side in order:
-            if side == "bare":
-                bare_runs.append(_bare_run(bare, prompt.text, list(prompt.stop), greedy))
-            else:
-                app_runs.append(_app_run(services, companion))
+    bare_runs, app_runs = alternate(
+        runs, lambda: _bare_run(bare, prompt.text, list(prompt.stop), greedy),
+        lambda: _app_run(services, companion))
     bare.close()
 
     def med(values: list[float]) -> float:
