@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ghostdesk.bench.decode_runs import PROMPT, alternate
+from ghostdesk.bench.decode_runs import PROMPT, alternate, decode_rate
 from ghostdesk.bench.report import BenchReport
 from ghostdesk.core.llm.types import ChatMessage, SamplingParams
 
@@ -33,8 +33,7 @@ class RunTiming:
     @property
     def decode_tps(self) -> float:
         """Tokens per second from the first token to the last: the steady decode rate."""
-        span = self.last_token_s - self.first_token_s
-        return (self.tokens - 1) / span if self.tokens > 1 and span > 0 else 0.0
+        return decode_rate(self.tokens, self.first_token_s, self.last_token_s)
 
     @property
     def overall_tps(self) -> float:

@@ -1,5 +1,6 @@
-"""What the decode benchmarks share: the prompt whose reply they time, and running two sides
-in alternation (ABBA order), so a slow spell of the machine hits both sides alike."""
+"""What the decode benchmarks share: the prompt whose reply they time, the steady decode rate,
+and running two sides in alternation (ABBA order), so a slow spell of the machine hits both
+sides alike."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ from typing import TypeVar
 PROMPT = "Tell me a long, cosy story about a lighthouse keeper and her cat."
 
 Run = TypeVar("Run")
+
+
+def decode_rate(tokens: int, first_token_s: float, last_token_s: float) -> float:
+    """Tokens per second from the first token to the last: the steady decode rate, without
+    the prompt's evaluation (0.0 when there is too little to tell)."""
+    span = last_token_s - first_token_s
+    return (tokens - 1) / span if tokens > 1 and span > 0 else 0.0
 
 
 def alternate(runs: int, a: Callable[[], Run], b: Callable[[], Run],

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ghostdesk.bench.decode_runs import decode_rate
+
 
 @dataclass
 class DecodeRun:
@@ -21,8 +23,7 @@ class DecodeRun:
     @property
     def decode_tps(self) -> float:
         """Tokens per second after the first token (the steady decode rate)."""
-        span = self.seconds - self.first_token_s
-        return (self.tokens - 1) / span if self.tokens > 1 and span > 0 else 0.0
+        return decode_rate(self.tokens, self.first_token_s, self.seconds)
 
 
 def decode_once(engine: Any, prompt: Any, tokens: int) -> DecodeRun:
