@@ -14,7 +14,7 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> int:
     from ghostdesk import cli
     from ghostdesk.core.errors import GhostDeskError
-    from ghostdesk.core.llm.engine import preload_llama_for_cuda
+    from ghostdesk.core.llm.llama_library import preload_llama_for_cuda
     from ghostdesk.services import build_services
 
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -13,13 +13,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ghostdesk.bench.decode_runs import PROMPT, alternate, decode_rate
 from ghostdesk.bench.report import BenchReport
 from ghostdesk.core.llm.types import ChatMessage, SamplingParams
 
 if TYPE_CHECKING:
     from ghostdesk.services import AppServices
-
-PROMPT = "Tell me a long, cosy story about a lighthouse keeper and her cat."
 
 
 @dataclass
@@ -34,8 +33,7 @@ class RunTiming:
     @property
     def decode_tps(self) -> float:
         """Tokens per second from the first token to the last: the steady decode rate."""
-        span = self.last_token_s - self.first_token_s
-        return (self.tokens - 1) / span if self.tokens > 1 and span > 0 else 0.0
+        return decode_rate(self.tokens, self.first_token_s, self.last_token_s)
 
     @property
     def overall_tps(self) -> float:
@@ -104,15 +102,9 @@ def run_decode_bench(services: AppServices, tokens: int = 128, runs: int = 5) ->
     # Warm both (page cache, first-call allocations), then alternate.
     _bare_run(bare, prompt.text, list(prompt.stop), greedy)
     _app_run(services, companion)
-    app_runs, bare_runs = [], []
-    for i in range(runs):
-        # ABBA order: a slow spell on the shared machine hits both sides alike.
-        order = ("bare", "app") if i % 2 == 0 else ("app", "bare")
-        for side in order:
-            if side == "bare":
-                bare_runs.append(_bare_run(bare, prompt.text, list(prompt.stop), greedy))
-            else:
-                app_runs.append(_app_run(services, companion))
+    bare_runs, app_runs = alternate(
+        runs, lambda: _bare_run(bare, prompt.text, list(prompt.stop), greedy),
+        lambda: _app_run(services, companion))
     bare.close()
 
     def med(values: list[float]) -> float:

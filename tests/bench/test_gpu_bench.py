@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from ghostdesk.bench import gpu
+from ghostdesk.bench import decode_runs
+from ghostdesk.bench.gpu import command, cuda, measure, options, summary
+from ghostdesk.bench.gpu import run as gpu_run
 from ghostdesk.bench.report import BenchReport
 from ghostdesk.core.llm.gpu_probe import GpuDevice, GpuStatus
 from ghostdesk.core.llm.offload import ModelFootprint, plan_offload
@@ -23,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_refuses_without_cuda(monkeypatch: pytest.MonkeyPatch,
                               capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(gpu, "torch_cuda_info", lambda: {"cuda": False, "version": "2.13.0+cpu"})
-    assert gpu.main(["--stages", "probe"]) == 2
+    monkeypatch.setattr(cuda, "torch_cuda_info", lambda: {"cuda": False, "version": "2.13.0+cpu"})
+    assert command.main(["--stages", "probe"]) == 2
     err = capsys.readouterr().err
     assert "No CUDA GPU found" in err and "2.13.0+cpu" in err
-    with pytest.raises(gpu.NoCudaError):
-        gpu.run_gpu_bench(gpu.Options())
+    with pytest.raises(options.NoCudaError):
+        gpu_run.run_gpu_bench(options.Options())
 
 
 def test_refuses_when_torch_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,9 +38,9 @@ def test_refuses_when_torch_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
         return subprocess.CompletedProcess([], 1, "", "ModuleNotFoundError: No module named "
                                                       "'torch'\n")
 
-    monkeypatch.setattr(gpu.subprocess, "run", fake_run)
-    with pytest.raises(gpu.NoCudaError, match="No module named 'torch'"):
-        gpu.cuda_device_name()
+    monkeypatch.setattr(cuda.subprocess, "run", fake_run)
+    with pytest.raises(options.NoCudaError, match="No module named 'torch'"):
+        cuda.cuda_device_name()
 
 
 def test_real_refusal_keeps_torch_out_of_the_process() -> None:
@@ -53,21 +55,21 @@ def test_real_refusal_keeps_torch_out_of_the_process() -> None:
 
 
 def test_cuda_device_name_from_torch_info() -> None:
-    assert gpu.cuda_device_name({"cuda": True, "name": "NVIDIA H100 80GB HBM3"}) == (
+    assert cuda.cuda_device_name({"cuda": True, "name": "NVIDIA H100 80GB HBM3"}) == (
         "NVIDIA H100 80GB HBM3")
 
 
 # --- arguments ----------------------------------------------------------------------------------
 
 def test_defaults() -> None:
-    opts, args = gpu.parse_options([])
-    assert opts.stages == gpu.STAGES
+    opts, args = command.parse_options([])
+    assert opts.stages == options.STAGES
     assert (opts.tokens, opts.runs, opts.n_ctx, opts.train_steps) == (128, 3, 4096, 8)
     assert not args.record and not args.prepare_only
 
 
 def test_stages_keep_the_fixed_order() -> None:
-    opts, _ = gpu.parse_options(["--stages", "adapter, probe,train"])
+    opts, _ = command.parse_options(["--stages", "adapter, probe,train"])
     assert opts.stages == ("probe", "train", "adapter")
 
 
@@ -75,15 +77,15 @@ def test_stages_keep_the_fixed_order() -> None:
                                   ["--runs", "0"], ["--make-random-base", "/tmp/x"]])
 def test_bad_arguments_exit_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as err:
-        gpu.parse_options(argv)
+        command.parse_options(argv)
     assert err.value.code == 2
 
 
 def test_random_base_is_the_training_base() -> None:
-    opts, args = gpu.parse_options(["--make-random-base", "/m/7b", "--tokenizer", "/t",
+    opts, args = command.parse_options(["--make-random-base", "/m/7b", "--tokenizer", "/t",
                                     "--converter", "/c.py", "--large-model", "/m/7b.gguf"])
     assert opts.hf_base == "/m/7b"
-    assert gpu.prepare_argv(args, opts) == [
+    assert command.prepare_argv(args, opts) == [
         "--shape", "7b", "--make-random-base", "/m/7b", "--tokenizer", "/t",
         "--converter", "/c.py", "--large-model", "/m/7b.gguf", "--hf-base", "/m/7b"]
 
@@ -94,20 +96,20 @@ def test_alternate_is_abba() -> None:
     order: list[str] = []
 
     def side(name: str) -> Any:
-        def run() -> gpu.DecodeRun:
+        def run() -> measure.DecodeRun:
             order.append(name)
-            return gpu.DecodeRun(tokens=11, seconds=1.1, first_token_s=0.1, text=name)
+            return measure.DecodeRun(tokens=11, seconds=1.1, first_token_s=0.1, text=name)
         return run
 
-    a, b = gpu.alternate(3, side("a"), side("b"))
+    a, b = decode_runs.alternate(3, side("a"), side("b"))
     assert order == ["a", "b", "b", "a", "a", "b"]
-    assert len(a) == len(b) == 3 and gpu.median_tps(a) == pytest.approx(10.0)
+    assert len(a) == len(b) == 3 and measure.median_tps(a) == pytest.approx(10.0)
 
 
 def test_decode_rate_edge_cases() -> None:
-    assert gpu.DecodeRun(1, 1.0, 0.5, "x").decode_tps == 0.0
-    assert gpu.DecodeRun(5, 0.5, 0.5, "x").decode_tps == 0.0
-    assert gpu.median_tps([]) == 0.0
+    assert measure.DecodeRun(1, 1.0, 0.5, "x").decode_tps == 0.0
+    assert measure.DecodeRun(5, 0.5, 0.5, "x").decode_tps == 0.0
+    assert measure.median_tps([]) == 0.0
 
 
 def test_each_timed_reply_starts_from_a_fresh_prompt() -> None:
@@ -123,7 +125,7 @@ def test_each_timed_reply_starts_from_a_fresh_prompt() -> None:
             yield "a"
             yield "b"
 
-    run = gpu.decode_once(Engine(), object(), 16)
+    run = measure.decode_once(Engine(), object(), 16)
     assert calls == ["reset", "stream 16"]
     assert (run.text, run.tokens) == ("ab", 3) and run.decode_tps == pytest.approx(10.0)
 
@@ -131,27 +133,27 @@ def test_each_timed_reply_starts_from_a_fresh_prompt() -> None:
 def test_planned_bytes_is_the_planners_estimate() -> None:
     fp = ModelFootprint(layer_bytes=(100 * MIB,) * 10, output_bytes=50 * MIB,
                         kv_bytes_per_token_layer=(1024,) * 10)
-    everything = gpu.planned_gpu_bytes(fp, 4096, 11)
+    everything = measure.planned_gpu_bytes(fp, 4096, 11)
     assert everything == 10 * (100 * MIB + 4 * MIB) + 50 * MIB
     plan = plan_offload(fp, 4096, "auto", GpuStatus(True, [GpuDevice("G", 1000 * MIB, 8000)]))
     assert plan.n_gpu_layers == 4  # (1000 - 512) MiB hold 4 blocks of 104 MiB
     # The last k blocks, without the output layer.
-    assert gpu.planned_gpu_bytes(fp, 4096, plan.n_gpu_layers) == plan.n_gpu_layers * 104 * MIB
+    assert measure.planned_gpu_bytes(fp, 4096, plan.n_gpu_layers) == plan.n_gpu_layers * 104 * MIB
     assert f"about {round(plan.n_gpu_layers * 104)} MiB" in plan.reason
-    assert gpu.planned_gpu_bytes(fp, 4096, 0) == 0
+    assert measure.planned_gpu_bytes(fp, 4096, 0) == 0
 
 
 def test_vram_sampler_without_nvidia_smi(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gpu, "vram_used_bytes", lambda: 0)
-    with gpu.VramSampler(interval=0.01) as sampler:
+    monkeypatch.setattr(measure, "vram_used_bytes", lambda: 0)
+    with measure.VramSampler(interval=0.01) as sampler:
         pass
     assert sampler.peak == 0 and sampler.samples >= 1
 
 
 # --- the table and the record -----------------------------------------------------------------
 
-def sample_results(*, restored: bool = True, smi_same_time: int = 80_550 * MIB) -> gpu.Results:
-    return gpu.Results(
+def sample_results(*, restored: bool = True, smi_same_time: int = 80_550 * MIB) -> options.Results:
+    return options.Results(
         gpu="NVIDIA H100 80GB HBM3",
         versions={"torch": "2.11.0", "transformers": "5.24.0", "peft": "0.21.2",
                   "trl": "1.16.0", "bitsandbytes": "0.50.2", "llama_cpp_python": "0.3.36"},
@@ -188,8 +190,8 @@ def sample_results(*, restored: bool = True, smi_same_time: int = 80_550 * MIB) 
 
 
 def test_report_rows_and_verdicts() -> None:
-    opts = gpu.Options(runs=3)
-    report = gpu.build_report(sample_results(), opts, command="python -m ghostdesk.bench.gpu")
+    opts = options.Options(runs=3)
+    report = summary.build_report(sample_results(), opts, command="python -m ghostdesk.bench.gpu")
     rows = dict(report.rows)
     assert rows["offload: Auto GPU layers"].startswith("33 of 33")
     assert rows["offload: decode tokens/s, median of 3 (GPU / CPU, 16 threads)"] == (
@@ -213,14 +215,14 @@ def test_report_says_what_failed() -> None:
     res.offload["all_layers"] = False
     res.autofit["vram_taken"] = 5_000 * MIB
     res.skipped["train"] = "needs --large-model and --hf-base"
-    text = "\n".join(gpu.build_report(res, gpu.Options(), command="x").verdicts)
+    text = "\n".join(summary.build_report(res, options.Options(), command="x").verdicts)
     assert "DISAGREES" in text and "did NOT put all" in text and "WENT OVER" in text
     assert "does NOT restore" in text and "train skipped: needs --large-model" in text
 
 
 def test_only_the_stages_that_ran_are_in_the_table() -> None:
-    res = gpu.Results(gpu="G", versions={}, probe=sample_results().probe)
-    report = gpu.build_report(res, gpu.Options(), command="x")
+    res = options.Results(gpu="G", versions={}, probe=sample_results().probe)
+    report = summary.build_report(res, options.Options(), command="x")
     keys = [k for k, _ in report.rows]
     assert keys[0] == "GPU / software"
     assert all(k.startswith(("GPU", "probe:")) for k in keys)
@@ -230,16 +232,16 @@ def test_main_prints_records_and_writes_json(tmp_path: Path, monkeypatch: pytest
                                              capsys: pytest.CaptureFixture[str]) -> None:
     seen: dict[str, Any] = {}
 
-    def fake_bench(opts: gpu.Options, *, command: str, progress: Any) -> BenchReport:
+    def fake_bench(opts: options.Options, *, command: str, progress: Any) -> BenchReport:
         seen["opts"], seen["command"] = opts, command
-        return gpu.build_report(sample_results(), opts, command=command)
+        return summary.build_report(sample_results(), opts, command=command)
 
-    monkeypatch.setattr(gpu, "run_gpu_bench", fake_bench)
+    monkeypatch.setattr(command, "run_gpu_bench", fake_bench)
     md = tmp_path / "docs" / "benchmarks.md"
     md.parent.mkdir()
     md.write_text("# Benchmarks\n", encoding="utf-8")
     out_json = tmp_path / "gpu.json"
-    rc = gpu.main(["--large-model", "/m/7b.gguf", "--runs", "2", "--record", str(md),
+    rc = command.main(["--large-model", "/m/7b.gguf", "--runs", "2", "--record", str(md),
                    "--json", str(out_json)], prog="ghostdesk bench gpu")
     assert rc == 0
     assert seen["opts"].runs == 2 and seen["opts"].large_model == "/m/7b.gguf"
@@ -260,8 +262,8 @@ def test_preparing_runs_in_a_child_process(monkeypatch: pytest.MonkeyPatch) -> N
         commands.append(cmd)
         return subprocess.CompletedProcess(cmd, 3, "", "")
 
-    monkeypatch.setattr(gpu.subprocess, "run", fake_run)
-    rc = gpu.main(["--make-random-base", "/m/7b", "--tokenizer", "/t", "--large-model",
+    monkeypatch.setattr(command.subprocess, "run", fake_run)
+    rc = command.main(["--make-random-base", "/m/7b", "--tokenizer", "/t", "--large-model",
                    "/m/7b.gguf", "--converter", "/c.py"])
     assert rc == 3  # the child's failure is passed on; nothing was measured
     assert commands[0][1:4] == ["-m", "ghostdesk.bench.gpu", "--prepare-only"]

@@ -308,3 +308,10 @@ def test_the_menu_entry_saves_and_reports_old_and_new(qtbot, themed_app, service
     assert again is not wizard and wizard.parent() is None
     again.reject()
     assert QThreadPool.globalInstance().waitForDone(5000)
+
+
+def test_time_left_reads_at_a_glance():
+    from ghostdesk.ui.first_run_download import duration_text
+
+    assert [duration_text(s) for s in (0.2, 45, 12 * 60, 90 * 60)] == [
+        "1 s", "45 s", "12 min", "1.5 h"]

@@ -7,8 +7,6 @@ threads never drive the model at once.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
 import secrets
 import threading
@@ -22,6 +20,7 @@ from ghostdesk.core.errors import ModelFileError, ModelLoadError
 from ghostdesk.core.llm.chat_format import choose_format, render_chat
 from ghostdesk.core.llm.gguf_info import ModelInfo, read_model_info
 from ghostdesk.core.llm.gpu_probe import GpuStatus
+from ghostdesk.core.llm.llama_library import load_llama_library
 from ghostdesk.core.llm.offload import OffloadPlan, plan_offload
 from ghostdesk.core.llm.types import (
     ChatEngineInfo,
@@ -51,40 +50,6 @@ def resolve_model_path(settings: ModelSettings) -> Path:
     from ghostdesk.core.llm.bundled import bundled_model_path
 
     return bundled_model_path()
-
-
-def load_llama_library() -> None:
-    """Load llama.cpp's shared libraries now, before reading the model file pulls in numpy.
-
-    With a CUDA build of llama-cpp-python 0.3.36 (built from source against CUDA 13.0 with
-    gcc 13, on an H100), a process that had imported numpy before llama_cpp crashed with a
-    segfault in libggml-cuda at the first load with GPU layers; imported first, it loaded
-    and ran. Call this as early as possible in a process that will load a model. A broken
-    install is not reported here but by the load itself, with its own message."""
-    with contextlib.suppress(Exception):
-        importlib.import_module("llama_cpp")
-
-
-def llama_has_cuda() -> bool:
-    """Whether the installed llama-cpp-python was built with CUDA (its lib folder holds
-    ggml's CUDA backend); looked up on disk, without importing it."""
-    import importlib.util
-
-    with contextlib.suppress(Exception):
-        spec = importlib.util.find_spec("llama_cpp")
-        for folder in (spec.submodule_search_locations or []) if spec else []:
-            lib = Path(folder) / "lib"
-            if any(lib.glob("*ggml-cuda*")):
-                return True
-    return False
-
-
-def preload_llama_for_cuda() -> None:
-    """At process start: with a CUDA build, load llama.cpp before anything (the plots, the
-    memory index, torch) pulls in numpy (see load_llama_library). CPU builds skip it, so
-    start-up stays as fast as before."""
-    if llama_has_cuda():
-        load_llama_library()
 
 
 class _TokenCounter:

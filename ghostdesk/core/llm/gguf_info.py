@@ -1,9 +1,8 @@
 """Reads what a GGUF model file is (architecture, size, layers, chat template) without loading it.
 
-The header is parsed here with `struct` over a memory map instead of `gguf.GGUFReader`: the
-reader builds a numpy view for every vocabulary string, which takes ~20 s for a 262k-token
-vocabulary, while skipping those strings takes a fraction of a second. The `gguf` package
-still supplies the format's constants (tensor types, block sizes, file types).
+The raw header (key/values and tensor table) is parsed by `gguf_header`, fast and
+bounds-checked; this module turns it into a `ModelInfo` (layers, per-layer sizes, KV cache
+per token, vocabulary facts) and checks the cheap things first (missing, empty, not GGUF).
 
 Every bound is checked against the file size, so a truncated or hostile file gives a
 ModelFileError with a message a person can act on, never a crash or a huge allocation.
@@ -21,28 +20,24 @@ from pathlib import Path
 from typing import Any
 
 from ghostdesk.core.errors import ModelFileError
+from ghostdesk.core.llm.gguf_header import (
+    GgufHeader,
+    HeaderDamaged,
+    damaged_error,
+    has_token,
+    parse_header,
+    string_at,
+)
 
 GGUF_MAGIC = b"GGUF"
 MIB = 1024 * 1024
 
-# GGUF value type ids (gguf.GGUFValueType) -> struct code, for the fixed-size ones.
-_SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?",
-           10: "Q", 11: "q", 12: "d"}
-_STRING, _ARRAY = 8, 9
-# Arrays up to this length are decoded (per-layer head counts, tags); longer ones (the
-# vocabulary, scores, merges) are only skipped over and remembered by position.
-_DECODE_ARRAY_MAX = 4096
-_MAX_DIMS = 8
 # Vocabulary entries whose presence tells which turn format a model was trained with.
 VOCAB_MARKERS = (
     "<start_of_turn>", "<end_of_turn>", "<|start_header_id|>", "<|eot_id|>",
     "<|im_start|>", "<|im_end|>", "[INST]", "<|end|>",
 )
 _LAYER_RE = re.compile(r"^blk\.(\d+)\.")
-
-
-class _Damaged(Exception):
-    """Raised inside the parser; turned into a ModelFileError with the file's name."""
 
 
 @dataclass(frozen=True)
@@ -130,13 +125,13 @@ def read_model_info(path: str | Path) -> ModelInfo:
     size = p.stat().st_size
     try:
         with open(p, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            return _parse(p, mm, size)
+            return _model_info(p, parse_header(p, mm, size), mm, size)
     except ModelFileError:
         raise
     except OSError as err:
         raise ModelFileError(f"Could not read the model file {p.name}: {err.strerror or err}.",
                              hint=f"File: {p}") from err
-    except (_Damaged, struct.error, ValueError, IndexError, OverflowError, MemoryError,
+    except (HeaderDamaged, struct.error, ValueError, IndexError, OverflowError, MemoryError,
             UnicodeError) as err:
         raise damaged_error(p, f"its header is malformed or ends early ({err})") from err
 
@@ -167,11 +162,6 @@ def check_file(p: Path) -> None:
             hint=f"File: {p}")
 
 
-def damaged_error(p: Path, detail: str) -> ModelFileError:
-    return ModelFileError(f"{p.name} looks truncated or damaged: {detail}. Download it again.",
-                          hint=f"File: {p}")
-
-
 def _guess(head: bytes) -> str:
     """A hint about what the file is instead, for the common mix-ups."""
     low = head.lstrip().lower()
@@ -186,157 +176,12 @@ def _guess(head: bytes) -> str:
     return ""
 
 
-@dataclass(frozen=True)
-class _StringArray:
-    """A long array of strings left in the file, found again by position when needed."""
-
-    start: int
-    end: int
-    count: int
-
-
-class _Cursor:
-    def __init__(self, buf: mmap.mmap, size: int, endian: str) -> None:
-        self.buf, self.size, self.e, self.pos = buf, size, endian, 0
-
-    def need(self, n: int) -> None:
-        if n < 0 or self.pos + n > self.size:
-            raise _Damaged(f"needs {n} bytes at offset {self.pos}, file has {self.size}")
-
-    def scalar(self, code: str) -> Any:
-        fmt = self.e + code
-        n = struct.calcsize(fmt)
-        self.need(n)
-        (value,) = struct.unpack_from(fmt, self.buf, self.pos)
-        self.pos += n
-        return value
-
-    def raw_string(self) -> bytes:
-        n = self.scalar("Q")
-        self.need(n)
-        out = self.buf[self.pos:self.pos + n]
-        self.pos += n
-        return out
-
-    def string(self) -> str:
-        return self.raw_string().decode("utf-8", errors="replace")
-
-    def value(self, vtype: int, depth: int = 0) -> Any:
-        if vtype in _SCALAR:
-            return self.scalar(_SCALAR[vtype])
-        if vtype == _STRING:
-            return self.string()
-        if vtype != _ARRAY or depth > 2:
-            raise _Damaged(f"unknown value type {vtype}")
-        itype, count = self.scalar("I"), self.scalar("Q")
-        if itype in _SCALAR:
-            width = struct.calcsize(_SCALAR[itype])
-            self.need(count * width)
-            if count <= _DECODE_ARRAY_MAX:
-                fmt = f"{self.e}{count}{_SCALAR[itype]}"
-                out = list(struct.unpack_from(fmt, self.buf, self.pos))
-            else:
-                out = None  # long numeric arrays (scores, token types) are never needed
-            self.pos += count * width
-            return out
-        if itype == _STRING:
-            self.need(count * 8)  # each string has at least its 8-byte length
-            start = self.pos
-            if count <= _DECODE_ARRAY_MAX:
-                return [self.string() for _ in range(count)]
-            unpack, fmt, size = struct.unpack_from, self.e + "Q", self.size
-            pos, buf = self.pos, self.buf
-            for _ in range(count):
-                (n,) = unpack(fmt, buf, pos)
-                pos += 8 + n
-                if pos > size:
-                    raise _Damaged("a string array runs past the end of the file")
-            self.pos = pos
-            return _StringArray(start, pos, count)
-        self.need(count * 12)  # an array of arrays: each has at least a type and a count
-        return [self.value(itype, depth + 1) for _ in range(count)]
-
-
-def _string_at(buf: mmap.mmap, arr: _StringArray, index: int, endian: str) -> str:
-    if not 0 <= index < arr.count:
-        return ""
-    pos, fmt = arr.start, endian + "Q"
-    for _ in range(index):
-        pos += 8 + struct.unpack_from(fmt, buf, pos)[0]
-    (n,) = struct.unpack_from(fmt, buf, pos)
-    return buf[pos + 8:pos + 8 + n].decode("utf-8", errors="replace")
-
-
-def _has_token(buf: mmap.mmap, arr: _StringArray, text: str, endian: str) -> bool:
-    # A whole-token match is the string's length followed by its bytes; a byte search over
-    # the array finds it without decoding 100k+ strings. A false hit would need those exact
-    # 8 length bytes inside another token, which token texts do not contain.
-    raw = text.encode()
-    return buf.find(struct.pack(endian + "Q", len(raw)) + raw, arr.start, arr.end) != -1
-
-
-def _parse(p: Path, buf: mmap.mmap, size: int) -> ModelInfo:
+def _model_info(p: Path, header: GgufHeader, buf: mmap.mmap, size: int) -> ModelInfo:
+    """What the header says, in the terms GhostDesk uses (layers, KV cache, vocabulary)."""
     import gguf
 
-    if size < 24:
-        raise _Damaged(f"the header needs at least 24 bytes, the file has {size}")
-    (version_le,) = struct.unpack_from("<I", buf, 4)
-    # A big-endian file's version reads as a huge number little-endian (same test as GGUFReader).
-    endian = ">" if version_le & 0xFFFF == 0 else "<"
-    cur = _Cursor(buf, size, endian)
-    cur.pos = 4
-    version = cur.scalar("I")
-    if version < 2:
-        raise ModelFileError(f"{p.name} uses GGUF version {version}, which is too old.",
-                             hint="Download a current .gguf conversion of the model.")
-    if version > 3:
-        raise ModelFileError(f"{p.name} uses GGUF version {version}, which is newer than "
-                             "this version of GhostDesk understands.", hint=f"File: {p}")
-    n_tensors, n_kv = cur.scalar("Q"), cur.scalar("Q")
-    # Each key/value needs >= 8+4 bytes and each tensor >= 8+4+4+8 bytes: bounds from size.
-    if n_kv * 12 > size or n_tensors * 24 > size:
-        raise _Damaged(f"it claims {n_kv} header values and {n_tensors} tensors")
-
-    meta: dict[str, Any] = {}
-    arrays: dict[str, _StringArray] = {}
-    for _ in range(n_kv):
-        key = cur.string()
-        value = cur.value(cur.scalar("I"))
-        if isinstance(value, _StringArray):
-            arrays[key] = value
-        elif value is not None:
-            meta[key] = value
-
-    sizes = gguf.GGML_QUANT_SIZES
-    tensors: list[tuple[str, int, int, int, int]] = []  # name, type, n_elements, n_bytes, off
-    for _ in range(n_tensors):
-        name = cur.string()
-        n_dims = cur.scalar("I")
-        if n_dims > _MAX_DIMS:
-            raise _Damaged(f"tensor {name!r} claims {n_dims} dimensions")
-        n_elem = 1
-        for _ in range(n_dims):
-            n_elem *= cur.scalar("Q")
-        ttype, offset = cur.scalar("I"), cur.scalar("Q")
-        try:
-            block, type_size = sizes[gguf.GGMLQuantizationType(ttype)]
-        except (ValueError, KeyError) as err:
-            raise ModelFileError(
-                f"{p.name} uses a tensor type (id {ttype}) that this version of GhostDesk "
-                "does not know.", hint="Try a more common quantization such as Q4_K_M.",
-            ) from err
-        if n_elem % block:
-            raise _Damaged(f"tensor {name!r} has {n_elem} values, not a multiple of {block}")
-        tensors.append((name, ttype, n_elem, n_elem // block * type_size, offset))
-
-    alignment = meta.get("general.alignment", gguf.GGUF_DEFAULT_ALIGNMENT)
-    if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
-        raise _Damaged(f"general.alignment is {alignment!r}")
-    data_start = -(-cur.pos // alignment) * alignment
-    expected = max((data_start + off + nb for *_, nb, off in tensors), default=cur.pos)
-    if expected > size:
-        raise damaged_error(p, f"expected {expected} bytes, file has {size}")
-
+    meta, arrays, tensors, endian = (header.metadata, header.string_arrays, header.tensors,
+                                     header.endian)
     arch = str(meta.get("general.architecture", ""))
     n_layers = _int(meta.get(f"{arch}.block_count"))
     emb = _int(meta.get(f"{arch}.embedding_length"))
@@ -369,9 +214,9 @@ def _parse(p: Path, buf: mmap.mmap, size: int) -> ModelInfo:
     small_tokens = meta.get("tokenizer.ggml.tokens")
     if tokens is not None:
         vocab_size = tokens.count
-        bos_text = _string_at(buf, tokens, bos_id, endian) if bos_id is not None else ""
-        eos_text = _string_at(buf, tokens, eos_id, endian) if eos_id is not None else ""
-        markers = frozenset(t for t in VOCAB_MARKERS if _has_token(buf, tokens, t, endian))
+        bos_text = string_at(buf, tokens, bos_id, endian) if bos_id is not None else ""
+        eos_text = string_at(buf, tokens, eos_id, endian) if eos_id is not None else ""
+        markers = frozenset(t for t in VOCAB_MARKERS if has_token(buf, tokens, t, endian))
     else:  # tiny test vocabularies are decoded in full
         toks = small_tokens if isinstance(small_tokens, list) else []
         vocab_size = len(toks)
@@ -386,9 +231,9 @@ def _parse(p: Path, buf: mmap.mmap, size: int) -> ModelInfo:
     template = meta.get("tokenizer.chat_template")
 
     return ModelInfo(
-        path=p, file_size=size, gguf_version=version, architecture=arch,
+        path=p, file_size=size, gguf_version=header.version, architecture=arch,
         name=str(meta.get("general.name", "")),
-        parameter_count=sum(t[2] for t in tensors),
+        parameter_count=sum(t.n_elements for t in tensors),
         quantization=_quant_name(gguf, meta.get("general.file_type"), type_bytes),
         context_length=_int(meta.get(f"{arch}.context_length")),
         n_layers=n_layers, embedding_length=emb, head_count=tuple(heads),

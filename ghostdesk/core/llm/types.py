@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from ghostdesk.core.settings import SamplingSettings
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -15,15 +17,11 @@ class ChatMessage:
     content: str
 
 
-@dataclass(frozen=True)
-class SamplingParams:
-    temperature: float = 0.8
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    max_tokens: int = 512
-    seed: int = -1
+@dataclass
+class SamplingParams(SamplingSettings):
+    """How the tokens of one reply are chosen. The fields (and their defaults) are the
+    sampling settings' (`ghostdesk.core.settings.SamplingSettings`), defined once there; a
+    reply gets a copy, so a change in Settings never reaches a reply under way."""
 
     @classmethod
     def greedy(cls, max_tokens: int = 128) -> SamplingParams:

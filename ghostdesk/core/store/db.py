@@ -17,7 +17,6 @@ Why it is set up this way:
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import sqlite3
@@ -25,7 +24,6 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ghostdesk.core.errors import StorageError
 from ghostdesk.core.store.backup import backup_database
+from ghostdesk.core.store.damaged_database import is_readable_database, set_aside
+from ghostdesk.core.store.storage_errors import storage_error_for
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,6 @@ _PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA synchronous=FULL",
 )
-# SQLite's primary result codes (extended codes carry them in the low byte).
-_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
-_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN = 10, 11, 13, 14
-_SQLITE_NOTADB = 26
 
 
 def alembic_config(connection: Connection | None = None) -> Any:
@@ -130,8 +126,8 @@ class Database:
         path = Path(path)
         _check_folder_writable(path.parent)
         notices: list[str] = []
-        if path.exists() and not _is_readable_database(path):
-            kept = _set_aside(path)
+        if path.exists() and not is_readable_database(path):
+            kept = set_aside(path)
             log.warning("database %s is damaged; kept as %s, starting a new one", path, kept)
             notices.append(
                 f"Your chat database could not be read (it is damaged or not a GhostDesk "
@@ -312,55 +308,7 @@ def _on_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
-# -- damaged files -----------------------------------------------------------------------
-
-
-def _is_readable_database(path: Path) -> bool:
-    """False only when SQLite says the file is damaged or not a database at all.
-
-    Other errors (locked, read-only, disk) propagate: the file may be fine, so it must not be
-    set aside. The check connection is read-only: a normal one would, on closing, checkpoint
-    the WAL into a possibly damaged file or delete a WAL it can't make sense of.
-    """
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
-        try:
-            rows = conn.execute("PRAGMA quick_check").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as err:
-        if _primary_code(err) in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or _says_corrupt(err):
-            return False
-        mapped = storage_error_for(err, path)
-        if mapped is None:
-            raise
-        raise mapped from err
-    return [r[0] for r in rows] == ["ok"]
-
-
-def _set_aside(path: Path) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    kept = path.with_name(f"{path.name}.corrupt-{stamp}")
-    n = 2
-    while kept.exists():
-        kept = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
-        n += 1
-    try:
-        os.replace(path, kept)
-        # SQLite finds a database's journals by name: keep them next to the renamed file.
-        for suffix in ("-wal", "-shm", "-journal"):
-            side = path.with_name(path.name + suffix)
-            if side.exists():
-                os.replace(side, kept.with_name(kept.name + suffix))
-    except OSError as err:
-        raise StorageError(
-            f"Your chat database ({path}) is damaged and could not be moved aside: {err}",
-            hint="Move the file somewhere safe yourself, then start GhostDesk again.",
-        ) from err
-    return kept
-
-
-# -- errors ------------------------------------------------------------------------------
+# -- the data folder ------------------------------------------------------------------
 
 
 def _check_folder_writable(folder: Path) -> None:
@@ -375,85 +323,3 @@ def _check_folder_writable(folder: Path) -> None:
             f"GhostDesk can't use its data folder {folder}: {err.strerror or err}",
             hint="Check that the folder exists and that you may write to it.",
         ) from err
-
-
-def storage_error_for(err: BaseException | None, path: Path) -> StorageError | None:
-    """The user-facing StorageError for a low-level disk or SQLite error, or None if unknown.
-
-    `path` is the file or folder involved; messages name the folder a person would fix.
-    """
-    if err is None:
-        return None
-    folder = path if path.is_dir() else path.parent
-    message = str(err).lower()
-    if isinstance(err, OSError):
-        if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            return _disk_full()
-        if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            return _read_only(folder)
-        if err.errno == errno.EIO:
-            return _disk_error(path)
-        return None
-    code = _primary_code(err)
-    if code == _SQLITE_FULL or "disk is full" in message:
-        return _disk_full()
-    if code in (_SQLITE_READONLY, _SQLITE_PERM) or "readonly" in message:
-        if path.is_file() and not os.access(path, os.W_OK):
-            return StorageError(
-                f"The chat database file is read-only: {path}",
-                hint="Make the file writable, then start GhostDesk again. Nothing was half-saved.",
-            )
-        return _read_only(folder)
-    if code == _SQLITE_CANTOPEN or "unable to open database" in message:
-        if not os.access(folder, os.W_OK):
-            return _read_only(folder)
-        return StorageError(
-            f"GhostDesk could not open its database {path}.",
-            hint="Check that the file and its folder exist and that you may write to them.",
-        )
-    if code == _SQLITE_IOERR or "disk i/o" in message:
-        return _disk_error(path)
-    if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "database is locked" in message:
-        return StorageError(
-            f"The chat database is busy: another program is using {path}.",
-            hint="Close other GhostDesk windows or tools using it, then try again.",
-        )
-    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or _says_corrupt(err):
-        return StorageError(
-            f"Your chat database is damaged: {path}.",
-            hint="Restart GhostDesk: it keeps the damaged file aside and starts a new one. "
-            "Backups are in the 'backups' folder next to it.",
-        )
-    return None
-
-
-def _disk_full() -> StorageError:
-    return StorageError(
-        "The disk is full, so GhostDesk could not save.",
-        hint="Free some disk space, then try again. Nothing was half-saved.",
-    )
-
-
-def _read_only(folder: Path) -> StorageError:
-    return StorageError(
-        f"The data folder is read-only: {folder}",
-        hint="Make it writable, or set GHOSTDESK_HOME to a folder you can write to. "
-        "Nothing was half-saved.",
-    )
-
-
-def _disk_error(path: Path) -> StorageError:
-    return StorageError(
-        f"A disk error stopped GhostDesk from reading or writing {path}.",
-        hint="Check the drive (it may be disconnected or failing), then try again.",
-    )
-
-
-def _primary_code(err: BaseException) -> int | None:
-    code = getattr(err, "sqlite_errorcode", None)
-    return None if code is None else code & 0xFF
-
-
-def _says_corrupt(err: BaseException) -> bool:
-    message = str(err).lower()
-    return "not a database" in message or "malformed" in message

@@ -326,33 +326,3 @@ def test_llama_cpp_is_loaded_before_the_model_file_is_read(
     LlamaEngine.load(ModelSettings(path=str(model_path)), cache_dir=tmp_path, gpu=BIG_GPU,
                      probe=False)
     assert order == ["llama_cpp", "model file"]
-
-
-def test_loading_the_llama_library_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-    import sys
-
-    monkeypatch.delitem(sys.modules, "llama_cpp", raising=False)
-    monkeypatch.setattr(importlib, "import_module",
-                        lambda name: (_ for _ in ()).throw(OSError("libllama.so missing")))
-    engine_mod.load_llama_library()  # the load itself reports a broken install
-
-
-def test_cuda_builds_are_loaded_before_numpy_and_cpu_builds_are_not(monkeypatch, tmp_path):
-    import importlib.util
-    from types import SimpleNamespace
-
-    from ghostdesk.core.llm import engine as engine_mod
-
-    pkg = tmp_path / "llama_cpp"
-    (pkg / "lib").mkdir(parents=True)
-    (pkg / "lib" / "libggml-cpu.so").touch()
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name: SimpleNamespace(submodule_search_locations=[str(pkg)]))
-    loaded = []
-    monkeypatch.setattr(engine_mod, "load_llama_library", lambda: loaded.append(True))
-    engine_mod.preload_llama_for_cuda()
-    assert not engine_mod.llama_has_cuda() and loaded == []
-    (pkg / "lib" / "libggml-cuda.so").touch()
-    engine_mod.preload_llama_for_cuda()
-    assert engine_mod.llama_has_cuda() and loaded == [True]

@@ -11,9 +11,10 @@ from collections import namedtuple
 
 import pytest
 
-from ghostdesk.core.models import download as dl
+from ghostdesk.core.models import part_file
 from ghostdesk.core.models.catalogue import CatalogueModel
-from ghostdesk.core.models.download import (
+from ghostdesk.core.models.download import ModelDownload, download_for
+from ghostdesk.core.models.download_events import (
     ChecksumMismatch,
     DownloadCancelled,
     DownloadError,
@@ -22,11 +23,9 @@ from ghostdesk.core.models.download import (
     DownloadProgress,
     DownloadRetrying,
     DownloadStarted,
-    ModelDownload,
     NotEnoughSpace,
-    download_for,
-    hf_resolve_url,
 )
+from ghostdesk.core.models.http_transfer import hf_resolve_url
 from tests.fake_hub import FakeHub
 
 REPO, NAME = "someone/Tiny-GGUF", "tiny-Q4_K_M.gguf"
@@ -181,7 +180,7 @@ def test_not_enough_free_space_is_said_before_any_byte_is_written(hub, folder):
 def test_a_disk_that_fills_up_midway_keeps_the_part_for_later(hub, folder, monkeypatch):
     url = hub.host(REPO, NAME, DATA)
     writes = {"n": 0}
-    real_write = dl._write_chunk
+    real_write = part_file.write_chunk
 
     def full_after_three(fh, data):
         writes["n"] += 1
@@ -189,13 +188,13 @@ def test_a_disk_that_fills_up_midway_keeps_the_part_for_later(hub, folder, monke
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(fh, data)
 
-    monkeypatch.setattr(dl, "_write_chunk", full_after_three)
+    monkeypatch.setattr(part_file, "write_chunk", full_after_three)
     with pytest.raises(NotEnoughSpace, match="became full"):
         list(make(url, folder).run())
     assert not (folder / NAME).exists()
     assert (folder / (NAME + ".part")).stat().st_size == 3 * CHUNK
 
-    monkeypatch.setattr(dl, "_write_chunk", real_write)
+    monkeypatch.setattr(part_file, "write_chunk", real_write)
     assert isinstance(list(make(url, folder).run())[-1], DownloadFinished)
     assert (folder / NAME).read_bytes() == DATA
 

@@ -17,8 +17,9 @@ from ghostdesk.core.errors import StorageError
 from ghostdesk.core.paths import DataPaths
 from ghostdesk.core.store import db as db_module
 from ghostdesk.core.store.conversations import ConversationStore
-from ghostdesk.core.store.db import HEAD_REVISION, Database, storage_error_for
+from ghostdesk.core.store.db import HEAD_REVISION, Database
 from ghostdesk.core.store.models import Conversation, Message, utcnow
+from ghostdesk.core.store.storage_errors import storage_error_for
 
 
 def _count(db: Database, model: type) -> int:
