@@ -7,11 +7,13 @@ from __future__ import annotations
 import pytest
 
 from ghostdesk.core.memory.clock import ManualClock
-from ghostdesk.core.memory.embedder import HashingEmbedder, SentenceEmbedder
-from ghostdesk.core.memory.service import MEMORY_FOLDER, MemoryService, MemorySettings
+from ghostdesk.core.memory.embedder import SentenceEmbedder
+from ghostdesk.core.memory.service import MEMORY_FOLDER, MemoryService
+from ghostdesk.core.memory.settings import MemorySettings
 from ghostdesk.core.paths import DataPaths
 from ghostdesk.core.store.conversations import ConversationStore
 from ghostdesk.core.store.db import Database
+from tests.fakes import HashingEmbedder
 
 
 @pytest.fixture
