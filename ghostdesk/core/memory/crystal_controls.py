@@ -7,6 +7,8 @@ Each change is made in SQLite first, then in the index, holding the keeper's cha
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ghostdesk.core.errors import GhostDeskError
 from ghostdesk.core.memory.clock import Clock
 from ghostdesk.core.memory.crystal_record import CrystalRecord
@@ -16,16 +18,15 @@ from ghostdesk.core.memory.forgetting import ForgettingPolicy
 from ghostdesk.core.memory.index_keeper import IndexKeeper
 
 
+@dataclass(frozen=True, eq=False)
 class CrystalControls:
     """Changes to existing crystals, kept in step between SQLite and the index."""
 
-    def __init__(self, keeper: IndexKeeper, crystals: CrystalStore, embedder: Embedder,
-                 policy: ForgettingPolicy, clock: Clock) -> None:
-        self.keeper = keeper
-        self.crystals = crystals
-        self.embedder = embedder
-        self.policy = policy
-        self._clock = clock
+    keeper: IndexKeeper
+    crystals: CrystalStore
+    embedder: Embedder
+    policy: ForgettingPolicy
+    clock: Clock
 
     def pin(self, crystal_id: int, pinned: bool = True) -> CrystalRecord:
         """Pinned crystals never fade to the archive; pinning an archived one restores it."""
@@ -86,7 +87,7 @@ class CrystalControls:
 
     def run_forgetting(self) -> list[int]:
         """Archive every crystal that has not resonated for `archive_after_days`."""
-        cutoff = self.policy.cutoff(self._clock())
+        cutoff = self.policy.cutoff(self.clock())
         with self.keeper.changes:
             moved = self.crystals.archive(self.crystals.stale_ids(cutoff),
                                           only_stale_before=cutoff)

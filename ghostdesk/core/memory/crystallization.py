@@ -56,43 +56,41 @@ class Crystallization:
         return [a.crystal for a in self.absorbed if a.merged]
 
 
+@dataclass(frozen=True, eq=False)
 class ConversationCrystallizer:
     """Counts a conversation's turns and crystallizes them when they are due."""
 
-    def __init__(self, db: Database, conversations: ConversationStore, state: StateStore,
-                 intake: CrystalIntake, keeper: IndexKeeper, embedder: Embedder,
-                 settings: MemorySettings, clock: Clock) -> None:
-        self._db = db
-        self.conversations = conversations
-        self.state = state
-        self.intake = intake
-        self.keeper = keeper
-        self.embedder = embedder
-        self.settings = settings
-        self._clock = clock
+    db: Database
+    conversations: ConversationStore
+    state: StateStore
+    intake: CrystalIntake
+    keeper: IndexKeeper
+    embedder: Embedder
+    settings: MemorySettings
+    clock: Clock
 
     def remember_turn(self, conversation_id: int, user_text: str, reply_text: str,
                       ) -> TurnMemory:
         """Fold a finished turn into the state vector and count it toward crystallization."""
         turn = self.embedder.embed([f"{user_text}\n{reply_text}".strip()])[0]
-        with self._db.read_session() as s:
+        with self.db.read_session() as s:
             if s.get(Conversation, conversation_id) is None:
                 raise NotFoundError(f"Conversation {conversation_id} does not exist.")
         snapshot = self.state.advance(turn, self.embedder.name, self.settings.alpha)
-        with self._db.session() as s:
+        with self.db.session() as s:
             row = s.get(ConversationMemory, conversation_id)
             if row is None:
                 row = ConversationMemory(conversation_id=conversation_id,
                                          crystallized_through_id=0, pending_turns=0)
                 s.add(row)
             row.pending_turns = (row.pending_turns or 0) + 1
-            row.updated_at = self._clock()
+            row.updated_at = self.clock()
             pending = row.pending_turns
         return TurnMemory(snapshot.turn_count, pending,
                           pending >= self.settings.crystallize_every)
 
     def pending_turns(self, conversation_id: int) -> int:
-        with self._db.read_session() as s:
+        with self.db.read_session() as s:
             row = s.get(ConversationMemory, conversation_id)
             return row.pending_turns if row else 0
 
@@ -102,7 +100,7 @@ class ConversationCrystallizer:
         take them into memory (near-duplicates merge). Runs the chat model: seconds.
         `companion_name` is how the transcript names the companion's turns."""
         started = time.perf_counter()
-        with self._db.read_session() as s:
+        with self.db.read_session() as s:
             row = s.get(ConversationMemory, conversation_id)
             through = row.crystallized_through_id if row else 0
         thread = self.conversations.thread(conversation_id)
@@ -126,14 +124,14 @@ class ConversationCrystallizer:
                 absorbed.append(self.intake.absorb(fact.text, vector, kind="fact",
                                                    importance=fact.importance,
                                                    source_message_ids=source))
-        with self._db.session() as s:
+        with self.db.session() as s:
             row = s.get(ConversationMemory, conversation_id)
             if row is None:
                 row = ConversationMemory(conversation_id=conversation_id, pending_turns=0)
                 s.add(row)
             row.crystallized_through_id = max(last_id, row.crystallized_through_id or 0)
             row.pending_turns = 0
-            row.updated_at = self._clock()
+            row.updated_at = self.clock()
         self.keeper.save_soon()
         return Crystallization(conversation_id, tuple(facts), tuple(absorbed), raw, last_id,
                                time.perf_counter() - started)

@@ -51,16 +51,15 @@ class DocumentImport:
         return sum(a.merged for a in self.absorbed)
 
 
+@dataclass(frozen=True, eq=False)
 class CrystalIntake:
     """Adds crystals to SQLite and the index, merging near-duplicates."""
 
-    def __init__(self, keeper: IndexKeeper, crystals: CrystalStore, embedder: Embedder,
-                 conversations: ConversationStore, settings: MemorySettings) -> None:
-        self.keeper = keeper
-        self.crystals = crystals
-        self.embedder = embedder
-        self.conversations = conversations
-        self.settings = settings
+    keeper: IndexKeeper
+    crystals: CrystalStore
+    embedder: Embedder
+    conversations: ConversationStore
+    settings: MemorySettings
 
     def add_crystal(self, text: str, *, kind: str = "fact", importance: float = 0.5,
                     source_message_ids: Sequence[int] = (), source: str | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,20 +34,18 @@ from ghostdesk.core.memory.vector_index import CrystalIndex
 from ghostdesk.core.store.conversations import ConversationStore
 
 
+@dataclass(frozen=True, eq=False)
 class Recaller:
     """Finds the crystals for a message and keeps which ones each reply used."""
 
-    def __init__(self, index: CrystalIndex, crystals: CrystalStore, recalls: RecallLog,
-                 state: StateStore, embedder: Embedder, conversations: ConversationStore,
-                 settings: MemorySettings, clock: Clock) -> None:
-        self.index = index
-        self.crystals = crystals
-        self.recalls = recalls
-        self.state = state
-        self.embedder = embedder
-        self.conversations = conversations
-        self.settings = settings
-        self._clock = clock
+    index: CrystalIndex
+    crystals: CrystalStore
+    recalls: RecallLog
+    state: StateStore
+    embedder: Embedder
+    conversations: ConversationStore
+    settings: MemorySettings
+    clock: Clock
 
     def recall_for(self, message_text: str, conversation_id: int | None = None, *,
                    count_tokens: CountTokens | None = None, token_budget: int | None = None,
@@ -67,7 +66,7 @@ class Recaller:
         # Similarity from SQLite's vector: the index only proposes candidates.
         candidates = [(rows[i][0], float(np.dot(rows[i][1], query)))
                       for i in ids.tolist() if i in rows and i not in skip]
-        ranked = rank(candidates, self._clock(), params)
+        ranked = rank(candidates, self.clock(), params)
         block, tokens, included, left_out = render_block(
             ranked, count_tokens or approx_tokens,
             params.token_budget if token_budget is None else token_budget)

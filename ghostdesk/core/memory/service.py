@@ -83,7 +83,6 @@ class MemoryService:
         self.settings.validate()
         self.embedder = embedder
         self.companion_name = companion_name
-        self._clock = clock
         conversations = ConversationStore(db)
         self.crystals = CrystalStore(db, clock)
         self.recalls = RecallLog(db, clock)
@@ -91,15 +90,19 @@ class MemoryService:
         self.state = StateStore(db, clock)
         self.policy = ForgettingPolicy(self.settings.archive_after_days)
         self.keeper = IndexKeeper(folder, embedder, self.vectors, self.settings)
-        self.intake = CrystalIntake(self.keeper, self.crystals, embedder, conversations,
-                                    self.settings)
-        self.recaller = Recaller(self.keeper.index, self.crystals, self.recalls, self.state,
-                                 embedder, conversations, self.settings, clock)
+        self.intake = CrystalIntake(
+            keeper=self.keeper, crystals=self.crystals, embedder=embedder,
+            conversations=conversations, settings=self.settings)
+        self.recaller = Recaller(
+            index=self.keeper.index, crystals=self.crystals, recalls=self.recalls,
+            state=self.state, embedder=embedder, conversations=conversations,
+            settings=self.settings, clock=clock)
         self.crystallizer = ConversationCrystallizer(
-            db, conversations, self.state, self.intake, self.keeper, embedder, self.settings,
-            clock)
-        self.controls = CrystalControls(self.keeper, self.crystals, embedder, self.policy,
-                                        clock)
+            db=db, conversations=conversations, state=self.state, intake=self.intake,
+            keeper=self.keeper, embedder=embedder, settings=self.settings, clock=clock)
+        self.controls = CrystalControls(
+            keeper=self.keeper, crystals=self.crystals, embedder=embedder, policy=self.policy,
+            clock=clock)
 
     @property
     def folder(self) -> Path:
