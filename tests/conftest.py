@@ -24,6 +24,6 @@ def hashing_embedder(request, monkeypatch):
     their own SentenceEmbedder, or use the `real_embedder` marker to keep the real one."""
     if request.node.get_closest_marker("real_embedder"):
         return
-    from ghostdesk.core.memory.embedder import HashingEmbedder
+    from tests.fakes import HashingEmbedder
 
     monkeypatch.setattr("ghostdesk.services.make_embedder", lambda: HashingEmbedder())

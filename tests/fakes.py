@@ -1,12 +1,16 @@
-"""Scripted stand-ins for the expensive parts (the model), for tests where the model's
-words don't matter. Replies are enqueued like `engine.enqueue(["Hel", "lo"])`."""
+"""Scripted stand-ins for the expensive parts (the chat model, the embedding model), for tests
+where the model's words don't matter. Replies are enqueued like `engine.enqueue(["Hel", "lo"])`."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
+
+import numpy as np
 
 from ghostdesk.core.llm.types import (
     ChatEngineInfo,
@@ -15,6 +19,7 @@ from ghostdesk.core.llm.types import (
     RenderedPrompt,
     SamplingParams,
 )
+from ghostdesk.core.memory.embedder import normalize_rows
 
 
 class ScriptedEngine:
@@ -64,3 +69,34 @@ class ScriptedEngine:
             else:
                 stats.finish_reason = "stop"
             stats.seconds = time.perf_counter() - start
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class HashingEmbedder:
+    """Deterministic bag-of-words vectors (signed feature hashing of words and word pairs).
+
+    Texts sharing words get a positive cosine; identical word sets get 1.0. Instant and with
+    no model, for tests (and quick benchmark runs) where the meaning of words does not matter.
+    """
+
+    def __init__(self, dim: int = 384) -> None:
+        self.dim = dim
+        self.name = f"hashing-{dim}"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = _WORD.findall(text.lower())
+            features = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+            for feature in features:
+                # Four signed slots per feature: a chance collision adds a little noise
+                # instead of making two unrelated words identical.
+                digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=16).digest()
+                for part in range(4):
+                    value = int.from_bytes(digest[part * 4:part * 4 + 4], "little")
+                    out[row, value % self.dim] += 1.0 if (value >> 31) else -1.0
+            if not features:
+                out[row, 0] = 1.0  # an empty text still gets a unit vector
+        return normalize_rows(out)

@@ -95,14 +95,15 @@ def run_memory_bench(
 ) -> BenchReport:
     """Run the benchmark at `n` crystals (1_000_000 for the large run: ~4 GB of RAM and a
     long build). `embedder` defaults to the bundled MiniLM (the real per-message cost);
-    pass a HashingEmbedder for a quick smoke run. Everything lives in `folder` (a temporary
-    one by default, removed afterwards)."""
+    pass any fast `Embedder` for a quick smoke run (the tests pass a hashing one).
+    Everything lives in `folder` (a temporary one by default, removed afterwards)."""
     from sqlalchemy import insert
 
     from ghostdesk.core.memory.clock import ManualClock
-    from ghostdesk.core.memory.crystals import CrystalStore
+    from ghostdesk.core.memory.crystal_vectors import CrystalVectors
     from ghostdesk.core.memory.embedder import vector_to_bytes
-    from ghostdesk.core.memory.service import MemoryService, MemorySettings
+    from ghostdesk.core.memory.service import MemoryService
+    from ghostdesk.core.memory.settings import MemorySettings
     from ghostdesk.core.memory.vector_index import CrystalIndex
     from ghostdesk.core.store.db import Database
     from ghostdesk.core.store.models import Crystal
@@ -142,7 +143,7 @@ def run_memory_bench(
             with db.session() as s:
                 s.execute(insert(Crystal), rows)
         results["sqlite_insert_s"] = time.perf_counter() - started
-        store = CrystalStore(db, clock)
+        store = CrystalVectors(db)
         ids = store.active_ids()
         ids.sort()
 

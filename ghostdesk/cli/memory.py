@@ -13,7 +13,7 @@ from ghostdesk.cli.output import emit
 from ghostdesk.core.errors import GhostDeskError
 
 if TYPE_CHECKING:
-    from ghostdesk.core.memory.crystals import CrystalRecord
+    from ghostdesk.core.memory.crystal_record import CrystalRecord
     from ghostdesk.services import AppServices
 
 

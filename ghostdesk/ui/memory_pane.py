@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ghostdesk.ui.memory_notices import count_of
+
 if TYPE_CHECKING:
     from ghostdesk.core.memory import CrystalRecord
     from ghostdesk.ui.memory_controller import MemoryController
@@ -205,11 +207,11 @@ class MemoryPane(QDialog):
             if selected is not None and crystal.id == selected.id:
                 item.setSelected(True)
         s = content.stats
-        parts = [f"{_n(s.active, 'memory', 'memories')} in use", f"{s.archived} archived",
+        parts = [f"{count_of(s.active, 'memory', 'memories')} in use", f"{s.archived} archived",
                  f"memory model {s.embed_model}"]
         if content.query:
             found = len(content.crystals)
-            parts.insert(0, f"{_n(found, 'match', 'matches')} for “{content.query}”")
+            parts.insert(0, f"{count_of(found, 'match', 'matches')} for “{content.query}”")
         elif len(content.crystals) >= LIST_LIMIT:
             parts.insert(0, f"showing the newest {LIST_LIMIT}")
         lines = ["  ·  ".join(parts), *s.notices]
@@ -301,6 +303,3 @@ def _tooltip(crystal: CrystalRecord, match: str | None) -> str:
         lines.append(f"Matched by {match}")
     return "\n".join(lines)
 
-
-def _n(count: int, singular: str, plural: str | None = None) -> str:
-    return f"{count} {singular if count == 1 else (plural or singular + 's')}"

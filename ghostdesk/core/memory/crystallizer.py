@@ -1,4 +1,5 @@
-"""Crystallization: the companion's own model compresses recent turns into short facts.
+"""Asking the chat model for facts: the crystallization prompt, and a forgiving parser of the
+answer (crystallization.py decides when, and takes the facts into memory).
 
 The model is asked for one fact per line, each with an importance from 1 to 5, greedy and
 with a small token limit. Small models answer sloppily (numbering, echoes of the chat, the

@@ -1,7 +1,9 @@
-"""Memory crystals in SQLite, the source of truth: text, vector, importance, provenance.
+"""Memory crystals in SQLite, the source of truth: add, merge, edit, archive, delete, read.
 
-Each operation is one short transaction and returns frozen records, never ORM objects. The
-hot index is not touched here; `MemoryService` keeps it in step with these rows.
+Each operation is one short transaction and returns frozen records (crystal_record.py), never
+ORM objects. The hot index is not touched here; `IndexKeeper` keeps it in step with these
+rows. Which replies recalled a crystal is in recall_log.py; vectors in bulk in
+crystal_vectors.py.
 """
 
 from __future__ import annotations
@@ -9,8 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ghostdesk.core.errors import NotFoundError
 from ghostdesk.core.memory.clock import Clock, system_clock
+from ghostdesk.core.memory.crystal_record import CrystalRecord, record_of, records_of
 from ghostdesk.core.memory.embedder import vector_from_bytes, vector_to_bytes
 from ghostdesk.core.store.db import Database
 from ghostdesk.core.store.models import (
@@ -34,63 +36,6 @@ log = logging.getLogger(__name__)
 
 KINDS = frozenset({"fact", "manual", "document"})
 MAX_TEXT = 4000
-
-
-@dataclass(frozen=True)
-class CrystalRecord:
-    id: int
-    kind: str
-    text: str
-    source: str | None
-    importance: float
-    pinned: bool
-    archived: bool
-    created_at: datetime
-    updated_at: datetime
-    last_recalled_at: datetime | None
-    archived_at: datetime | None
-    recall_count: int
-    source_message_ids: tuple[int, ...]
-
-    @property
-    def last_resonated_at(self) -> datetime:
-        """When it was last recalled, or made if never: what forgetting counts from."""
-        return self.last_recalled_at or self.created_at
-
-    @classmethod
-    def from_orm(cls, row: Crystal, sources: Sequence[int]) -> CrystalRecord:
-        return cls(
-            id=row.id,
-            kind=row.kind,
-            text=row.text,
-            source=row.source,
-            importance=float(row.importance),
-            pinned=bool(row.pinned),
-            archived=bool(row.archived),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            last_recalled_at=row.last_recalled_at,
-            archived_at=row.archived_at,
-            recall_count=row.recall_count,
-            source_message_ids=tuple(sorted(sources)),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        for key in ("created_at", "updated_at", "last_recalled_at", "archived_at"):
-            if data[key] is not None:
-                data[key] = data[key].isoformat()
-        data["source_message_ids"] = list(self.source_message_ids)
-        return data
-
-
-@dataclass(frozen=True)
-class StoredRecall:
-    """A crystal recalled for a reply, as stored (`crystal_recalls`)."""
-
-    crystal: CrystalRecord
-    score: float
-    rank: int
 
 
 def clamp_importance(value: float) -> float:
@@ -163,7 +108,7 @@ class CrystalStore:
                 row.importance = clamp_importance(importance)
             row.updated_at = self._clock()
             _link_sources(s, row.id, source_message_ids)
-            return CrystalRecord.from_orm(row, _sources_of(s, [row.id])[row.id])
+            return record_of(s, row)
 
     def edit(self, crystal_id: int, text: str, vector: np.ndarray, embed_model: str,
              ) -> CrystalRecord:
@@ -175,21 +120,21 @@ class CrystalStore:
             row.embed_model = embed_model
             row.dim = int(vector.shape[0])
             row.updated_at = self._clock()
-            return CrystalRecord.from_orm(row, _sources_of(s, [row.id])[row.id])
+            return record_of(s, row)
 
     def set_pinned(self, crystal_id: int, pinned: bool) -> CrystalRecord:
         with self._db.session() as s:
             row = _load(s, crystal_id)
             row.pinned = pinned
             row.updated_at = self._clock()
-            return CrystalRecord.from_orm(row, _sources_of(s, [row.id])[row.id])
+            return record_of(s, row)
 
     def set_importance(self, crystal_id: int, importance: float) -> CrystalRecord:
         with self._db.session() as s:
             row = _load(s, crystal_id)
             row.importance = clamp_importance(importance)
             row.updated_at = self._clock()
-            return CrystalRecord.from_orm(row, _sources_of(s, [row.id])[row.id])
+            return record_of(s, row)
 
     def archive(self, ids: Iterable[int], *, only_stale_before: datetime | None = None,
                 ) -> list[int]:
@@ -202,10 +147,7 @@ class CrystalStore:
         conditions = [Crystal.id.in_(ids), Crystal.archived.is_(False),
                       Crystal.pinned.is_(False)]
         if only_stale_before is not None:
-            conditions.append(
-                _last_resonated()
-                < only_stale_before
-            )
+            conditions.append(_last_resonated() < only_stale_before)
         with self._db.session() as s:
             moved = list(s.scalars(select(Crystal.id).where(*conditions)))
             if moved:
@@ -222,7 +164,7 @@ class CrystalStore:
             row.archived_at = None
             row.last_recalled_at = now
             row.updated_at = now
-            return CrystalRecord.from_orm(row, _sources_of(s, [row.id])[row.id])
+            return record_of(s, row)
 
     def delete(self, crystal_id: int) -> bool:
         """Delete a crystal with its sources and recalls. SQLite's secure_delete zeroes the
@@ -249,37 +191,12 @@ class CrystalStore:
         except sqlite3.Error as err:
             log.info("checkpoint after forgetting skipped: %s", err)
 
-    def mark_recalled(self, ids: Iterable[int]) -> None:
-        ids = list(ids)
-        if not ids:
-            return
-        now = self._clock()
-        with self._db.session() as s:
-            s.execute(update(Crystal).where(Crystal.id.in_(ids)).values(
-                last_recalled_at=now, recall_count=Crystal.recall_count + 1))
-
-    def record_recalls(self, message_id: int, recalls: Iterable[tuple[int, float, int]]) -> int:
-        """Store which crystals (id, score, rank) a reply used; replaces earlier rows for it.
-        Crystals forgotten in the meantime are skipped. Returns the rows stored."""
-        recalls = list(recalls)
-        with self._db.session() as s:
-            if s.get(Message, message_id) is None:
-                raise NotFoundError(f"Message {message_id} does not exist.")
-            s.execute(delete(CrystalRecall).where(CrystalRecall.message_id == message_id))
-            ids = [cid for cid, _, _ in recalls]
-            alive = set(s.scalars(select(Crystal.id).where(Crystal.id.in_(ids))))
-            rows = [CrystalRecall(message_id=message_id, crystal_id=cid, score=float(score),
-                                  rank=int(rank))
-                    for cid, score, rank in recalls if cid in alive]
-            s.add_all(rows)
-            return len(rows)
-
     # -- reading -------------------------------------------------------------------------
 
     def get(self, crystal_id: int) -> CrystalRecord:
         with self._db.read_session() as s:
             row = _load(s, crystal_id)
-            return CrystalRecord.from_orm(row, _sources_of(s, [row.id])[row.id])
+            return record_of(s, row)
 
     def get_many(self, ids: Iterable[int], *, active_only: bool = False,
                  ) -> dict[int, tuple[CrystalRecord, np.ndarray]]:
@@ -293,9 +210,8 @@ class CrystalStore:
             query = query.where(Crystal.archived.is_(False))
         with self._db.read_session() as s:
             rows = list(s.scalars(query))
-            sources = _sources_of(s, [r.id for r in rows])
-            return {r.id: (CrystalRecord.from_orm(r, sources[r.id]),
-                           vector_from_bytes(r.vector, r.dim)) for r in rows}
+            return {r.id: (record, vector_from_bytes(r.vector, r.dim))
+                    for r, record in zip(rows, records_of(s, rows), strict=True)}
 
     def list(self, *, archived: bool | None = False, kind: str | None = None,
              limit: int = 100, offset: int = 0) -> list[CrystalRecord]:
@@ -307,9 +223,7 @@ class CrystalStore:
             query = query.where(Crystal.kind == kind)
         query = query.order_by(Crystal.id.desc()).limit(limit).offset(offset)
         with self._db.read_session() as s:
-            rows = list(s.scalars(query))
-            sources = _sources_of(s, [r.id for r in rows])
-            return [CrystalRecord.from_orm(r, sources[r.id]) for r in rows]
+            return records_of(s, list(s.scalars(query)))
 
     def count(self, *, archived: bool | None = False) -> int:
         query = select(func.count()).select_from(Crystal)
@@ -333,9 +247,7 @@ class CrystalStore:
                                     Crystal.source.ilike(f"%{escaped}%", escape="\\")))
         query = query.order_by(Crystal.id.desc()).limit(limit)
         with self._db.read_session() as s:
-            rows = list(s.scalars(query))
-            sources = _sources_of(s, [r.id for r in rows])
-            return [CrystalRecord.from_orm(r, sources[r.id]) for r in rows]
+            return records_of(s, list(s.scalars(query)))
 
     def stale_ids(self, before: datetime) -> list[int]:
         """Active, unpinned crystals that have not resonated since `before`."""
@@ -346,24 +258,6 @@ class CrystalStore:
         )
         with self._db.read_session() as s:
             return list(s.scalars(query))
-
-    def recalls_for_message(self, message_id: int) -> list[StoredRecall]:
-        query = (select(CrystalRecall, Crystal)
-                 .join(Crystal, Crystal.id == CrystalRecall.crystal_id)
-                 .where(CrystalRecall.message_id == message_id)
-                 .order_by(CrystalRecall.rank))
-        with self._db.read_session() as s:
-            pairs = [(r, c) for r, c in s.execute(query)]
-            sources = _sources_of(s, [c.id for _, c in pairs])
-            return [StoredRecall(CrystalRecord.from_orm(c, sources[c.id]), r.score, r.rank)
-                    for r, c in pairs]
-
-    def recall_count_rows(self, crystal_id: int | None = None) -> int:
-        query = select(func.count()).select_from(CrystalRecall)
-        if crystal_id is not None:
-            query = query.where(CrystalRecall.crystal_id == crystal_id)
-        with self._db.read_session() as s:
-            return int(s.scalar(query) or 0)
 
     def crystals_from_messages(self, message_ids: Iterable[int]) -> dict[int, set[int]]:
         """crystal id -> its source message ids, for crystals made from any of these."""
@@ -379,66 +273,6 @@ class CrystalStore:
                 out[cid].add(mid)
             return dict(out)
 
-    def embed_models(self) -> dict[tuple[str, int], int]:
-        """(embed_model, dim) -> number of crystals with vectors from it."""
-        query = select(Crystal.embed_model, Crystal.dim, func.count()).group_by(
-            Crystal.embed_model, Crystal.dim)
-        with self._db.read_session() as s:
-            return {(m, d): n for m, d, n in s.execute(query)}
-
-    # -- bulk access for the index -------------------------------------------------------
-
-    def active_ids(self) -> np.ndarray:
-        """Ids of crystals that belong in the hot index (a covering-index scan)."""
-        with self._db.read_session() as s:
-            ids = s.scalars(select(Crystal.id).where(Crystal.archived.is_(False))).all()
-        return np.fromiter(ids, dtype=np.int64, count=len(ids))
-
-    def iter_active_vectors(self, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        return self.iter_vectors(archived=False, batch=batch)
-
-    def iter_vectors(self, *, archived: bool | None, batch: int = 10_000,
-                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(ids, vectors) in id order, one short read transaction per batch."""
-        last = 0
-        while True:
-            query = select(Crystal.id, Crystal.dim, Crystal.vector).where(Crystal.id > last)
-            if archived is not None:
-                query = query.where(Crystal.archived.is_(archived))
-            query = query.order_by(Crystal.id).limit(batch)
-            with self._db.read_session() as s:
-                rows = s.execute(query).all()
-            if not rows:
-                return
-            dim = rows[0][1]
-            if any(r[1] != dim for r in rows):
-                raise ValueError("crystals with vectors of different sizes; re-embed first")
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vectors = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(
-                len(rows), dim).astype(np.float32)
-            yield ids, vectors
-            last = int(ids[-1])
-
-    def ids_needing_embedding(self, embed_model: str, dim: int) -> list[int]:
-        query = select(Crystal.id).where(or_(Crystal.embed_model != embed_model,
-                                             Crystal.dim != dim))
-        with self._db.read_session() as s:
-            return list(s.scalars(query))
-
-    def texts(self, ids: Iterable[int]) -> dict[int, str]:
-        ids = list(ids)
-        with self._db.read_session() as s:
-            rows = s.execute(select(Crystal.id, Crystal.text).where(Crystal.id.in_(ids)))
-            return {cid: text for cid, text in rows}
-
-    def set_vectors(self, vectors: dict[int, np.ndarray], embed_model: str) -> None:
-        with self._db.session() as s:
-            for cid, vector in vectors.items():
-                vector = np.asarray(vector, dtype=np.float32).ravel()
-                s.execute(update(Crystal).where(Crystal.id == cid).values(
-                    vector=vector_to_bytes(vector), dim=int(vector.shape[0]),
-                    embed_model=embed_model))
-
 
 def _last_resonated() -> Any:
     # type_: compared with an aware datetime, the bound value must be stored as UTC, as the
@@ -451,16 +285,6 @@ def _load(s: Session, crystal_id: int) -> Crystal:
     if row is None:
         raise NotFoundError(f"Memory {crystal_id} does not exist (it may have been forgotten).")
     return row
-
-
-def _sources_of(s: Session, ids: Sequence[int]) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {i: [] for i in ids}
-    if ids:
-        rows = s.execute(select(CrystalSource.crystal_id, CrystalSource.message_id)
-                         .where(CrystalSource.crystal_id.in_(list(ids))))
-        for cid, mid in rows:
-            out[cid].append(mid)
-    return out
 
 
 def _link_sources(s: Session, crystal_id: int, message_ids: Iterable[int]) -> list[int]:

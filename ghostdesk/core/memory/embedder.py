@@ -1,4 +1,4 @@
-"""Text to vectors: the bundled sentence-transformers model, or a hashing stand-in for tests.
+"""Text to vectors: the bundled sentence-transformers model, loaded on first use.
 
 Every embedder returns L2-normalized float32 rows, so a dot product is the cosine similarity.
 torch and sentence-transformers are imported on the first `embed` call, never at import time:
@@ -7,9 +7,7 @@ they take seconds to import and the chat must open without them.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -190,33 +188,3 @@ class SentenceEmbedder:
                 )
         return normalize_rows(out)
 
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-class HashingEmbedder:
-    """Deterministic bag-of-words vectors (signed feature hashing of words and word pairs).
-
-    Texts sharing words get a positive cosine; identical word sets get 1.0. Instant and with
-    no model, for tests and benchmarks where the meaning of words does not matter.
-    """
-
-    def __init__(self, dim: int = 384) -> None:
-        self.dim = dim
-        self.name = f"hashing-{dim}"
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            words = _WORD.findall(text.lower())
-            features = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
-            for feature in features:
-                # Four signed slots per feature: a chance collision adds a little noise
-                # instead of making two unrelated words identical.
-                digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=16).digest()
-                for part in range(4):
-                    value = int.from_bytes(digest[part * 4:part * 4 + 4], "little")
-                    out[row, value % self.dim] += 1.0 if (value >> 31) else -1.0
-            if not features:
-                out[row, 0] = 1.0  # an empty text still gets a unit vector
-        return normalize_rows(out)

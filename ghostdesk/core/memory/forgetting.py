@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ghostdesk.core.memory.crystals import CrystalRecord
+from ghostdesk.core.memory.crystal_record import CrystalRecord
 
 DEFAULT_ARCHIVE_AFTER_DAYS = 60.0
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ghostdesk.core.memory.crystals import CrystalRecord
+from ghostdesk.core.memory.crystal_record import CrystalRecord
 
 BLOCK_HEADER = "Things you remember about the user:"
 CountTokens = Callable[[str], int]

@@ -3,14 +3,10 @@
 SQLite holds every vector; this index only makes "which crystals are near this vector?" fast.
 So it is treated as a cache that may be thrown away at any time:
 
-- Saved atomically (temp file, fsync, `os.replace`) with a sidecar JSON that records its size,
-  a SHA-256 of the file, its parameters, and a digest of the crystal ids it holds.
-- On open, it is rebuilt from SQLite when the file or sidecar is missing, the file is
-  truncated or changed (checksum), its structure is not what this code writes, or its ids
-  differ from the active crystals in SQLite. `IndexLoad.notice` says what happened.
-- hnswlib parses its file in native code without bounds checks (a crafted file can overflow
-  the heap, nmslib/hnswlib#673), so a file reaches `load_index` only when its checksum
-  matches and `check_hnsw_file` has checked every offset, count and neighbour id in it.
+- Saved atomically with a sidecar JSON, and on open rebuilt from SQLite when the saved pair
+  is missing, damaged, made with other settings, or out of step with the active crystals
+  (index_files.py; hnsw_file.py checks the file before hnswlib may parse it).
+  `IndexLoad.notice` says what happened.
 - hnswlib is not thread-safe for mixed use (add and query must not overlap; resize with
   neither), so every call into it holds one lock. `ef` is not saved: set after every load.
 - Removed crystals are marked deleted (tombstones, never returned by queries); a forgotten
@@ -20,13 +16,7 @@ So it is treated as a cache that may be thrown away at any time:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import math
-import os
-import struct
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -37,17 +27,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from ghostdesk.core.errors import GhostDeskError
+from ghostdesk.core.memory.index_files import (
+    SPACE,
+    SavedIndexUnusable,
+    check_saved_index,
+    write_index_files,
+)
 
 log = logging.getLogger(__name__)
 
-SIDECAR_FORMAT = 1
-SPACE = "cosine"
-# hnswlib's saveIndex header: offsetLevel0, max_elements, cur_element_count,
-# size_data_per_element, label_offset, offsetData (size_t), maxlevel (int),
-# enterpoint_node (uint32), maxM, maxM0, M (size_t), mult (double), ef_construction (size_t).
-_HEADER = struct.Struct("<QQQQQQiIQQQdQ")
-_DELETE_MARK = 0x01
-_CHUNK = 1 << 20
 MIN_CAPACITY = 1024
 """Slots allocated at least when an index is built; it grows by half when full."""
 
@@ -90,137 +78,6 @@ def _hnswlib() -> Any:
             "The memory index library (hnswlib) is not installed, so memories can't be "
             "recalled.", hint="Reinstall GhostDesk.") from err
     return hnswlib
-
-
-class IndexFileError(Exception):
-    """The index file is not one this code would have written (damaged or crafted)."""
-
-
-@dataclass(frozen=True)
-class HnswFileInfo:
-    elements: int
-    labels: np.ndarray
-    deleted: np.ndarray
-    """Boolean mask over `labels`."""
-
-    @property
-    def live_labels(self) -> np.ndarray:
-        return self.labels[~self.deleted]
-
-
-def ids_digest(ids: Iterable[int] | np.ndarray) -> str:
-    """SHA-256 over the sorted ids: equal exactly when the two id sets are equal."""
-    array = np.unique(np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids,
-                                 dtype=np.int64))
-    return hashlib.sha256(array.astype("<i8").tobytes()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def check_hnsw_file(path: Path, dim: int, M: int) -> HnswFileInfo:
-    """Check that `path` is a well-formed hnswlib (0.8) float index of `dim` and `M`.
-
-    Reads it without hnswlib: every size and offset in the header, every neighbour count and
-    id on every level, the entry point and the exact file length. Raises IndexFileError on the
-    first thing that is off. Memory-mapped, so a large file costs no large allocation.
-    """
-    size = path.stat().st_size
-    if size < _HEADER.size:
-        raise IndexFileError(f"file is {size} bytes, shorter than the header")
-    with open(path, "rb") as fh:
-        header = _HEADER.unpack(fh.read(_HEADER.size))
-    (offset_level0, max_elements, count, per_element, label_offset, offset_data, max_level,
-     entry_point, max_m, max_m0, m, mult, ef_construction) = header
-    links0 = max_m0 * 4 + 4
-    expected = {
-        "offsetLevel0": (offset_level0, 0),
-        "M": (m, M),
-        "maxM": (max_m, M),
-        "maxM0": (max_m0, 2 * M),
-        "offsetData": (offset_data, 2 * M * 4 + 4),
-        "label_offset": (label_offset, 2 * M * 4 + 4 + dim * 4),
-        "size_data_per_element": (per_element, 2 * M * 4 + 4 + dim * 4 + 8),
-    }
-    for name, (got, want) in expected.items():
-        if got != want:
-            raise IndexFileError(f"{name} is {got}, expected {want}")
-    if not (count <= max_elements <= max(count, 1) * 64 + 1_000_000):
-        raise IndexFileError(f"max_elements {max_elements} does not fit {count} elements")
-    if not (math.isfinite(mult) and 0 < mult < 10) or not 1 <= ef_construction <= 1_000_000:
-        raise IndexFileError("construction parameters out of range")
-    level0_bytes = count * per_element
-    if size < _HEADER.size + level0_bytes + 4 * count:
-        raise IndexFileError(f"file is truncated ({size} bytes for {count} elements)")
-    if count == 0:
-        if size != _HEADER.size:
-            raise IndexFileError("an empty index with trailing bytes")
-        return HnswFileInfo(0, np.zeros(0, np.int64), np.zeros(0, bool))
-
-    raw = np.memmap(path, dtype=np.uint8, mode="r")
-    level0 = raw[_HEADER.size:_HEADER.size + level0_bytes].reshape(count, per_element)
-    labels = np.empty(count, dtype=np.int64)
-    deleted = np.empty(count, dtype=bool)
-    rows = 65_536  # checked in slices: a copy of the whole level 0 could be gigabytes
-    for first in range(0, count, rows):
-        part = np.ascontiguousarray(level0[first:first + rows])
-        counts = part[:, 0:2].copy().view("<u2").ravel()
-        flags, spare = part[:, 2], part[:, 3]
-        if counts.max(initial=0) > max_m0:
-            raise IndexFileError("a level-0 neighbour list is longer than maxM0")
-        if np.any(flags & ~np.uint8(_DELETE_MARK)) or np.any(spare):
-            raise IndexFileError("unknown flags in a level-0 list header")
-        neighbours = part[:, 4:links0].copy().view("<u4")
-        used = np.arange(max_m0)[None, :] < counts[:, None]
-        if np.any(neighbours[used] >= count):
-            raise IndexFileError("a level-0 neighbour id points outside the index")
-        if not np.all(np.isfinite(part[:, offset_data:label_offset].copy().view("<f4"))):
-            raise IndexFileError("a vector holds NaN or infinity")
-        part_labels = part[:, label_offset:per_element].copy().view("<u8").ravel()
-        if part_labels.max(initial=0) >= 2**62:
-            raise IndexFileError("a label is out of range")
-        labels[first:first + rows] = part_labels.astype(np.int64)
-        deleted[first:first + rows] = (flags & _DELETE_MARK).astype(bool)
-    if np.unique(labels).shape[0] != count:
-        raise IndexFileError("two elements share a label")
-
-    # Upper levels: per element a uint32 byte count, then that many bytes of link lists.
-    per_level = max_m * 4 + 4
-    tail = bytes(raw[_HEADER.size + level0_bytes:])  # small: ~4 bytes per element + links
-    del raw, level0
-    pos, top, levels_of_entry = 0, 0, -1
-    tail_len = len(tail)
-    read_u32 = struct.Struct("<I").unpack_from
-    for element in range(count):
-        if pos + 4 > tail_len:
-            raise IndexFileError("file is truncated inside the upper levels")
-        (nbytes,) = read_u32(tail, pos)
-        pos += 4
-        levels = 0
-        if nbytes:
-            if nbytes % per_level or pos + nbytes > tail_len:
-                raise IndexFileError("an upper-level link list has a bad size")
-            levels = nbytes // per_level
-            block = np.frombuffer(tail, "<u4", nbytes // 4, pos).reshape(levels, max_m + 1)
-            if np.any(block[:, 0] > max_m):
-                raise IndexFileError("an upper-level neighbour list is longer than maxM")
-            used = np.arange(max_m)[None, :] < block[:, :1]
-            if np.any(block[:, 1:][used] >= count):
-                raise IndexFileError("an upper-level neighbour id points outside the index")
-            top = max(top, levels)
-            pos += nbytes
-        if element == entry_point:
-            levels_of_entry = levels
-    if pos != tail_len:
-        raise IndexFileError("trailing bytes after the last element")
-    if entry_point >= count or max_level != top or levels_of_entry != max_level:
-        raise IndexFileError("the entry point or top level is inconsistent")
-    return HnswFileInfo(count, labels, deleted)
 
 
 class CrystalIndex:
@@ -276,40 +133,11 @@ class CrystalIndex:
 
     def _try_load(self, active: np.ndarray) -> str | None:
         """Load the saved index; returns why it can't be used, or None when loaded."""
-        if not self.path.exists():
-            return "file was missing"
         try:
-            meta = json.loads(self.sidecar_path.read_text(encoding="utf-8"))
-            if not isinstance(meta, dict):
-                raise ValueError("not an object")
-        except FileNotFoundError:
-            return "description file (sidecar) was missing"
-        except (OSError, ValueError) as err:
-            return f"description file (sidecar) was unreadable ({err})"
-        wanted = {"format": SIDECAR_FORMAT, "space": SPACE, "dim": self.dim, "M": self.M}
-        for key, value in wanted.items():
-            if meta.get(key) != value:
-                return f"was made with other settings ({key} {meta.get(key)!r}, now {value!r})"
-        if meta.get("count") != active.shape[0] or meta.get("ids_sha256") != ids_digest(active):
-            return "was out of step with the database"
-        try:
-            size = self.path.stat().st_size
-        except OSError as err:
-            return f"file could not be read ({err})"
-        if size != meta.get("file_bytes"):
-            return "file was truncated or changed (size mismatch)"
-        try:
-            if file_sha256(self.path) != meta.get("file_sha256"):
-                return "file was damaged (checksum mismatch)"
-            info = check_hnsw_file(self.path, self.dim, self.M)
-        except IndexFileError as err:
-            return f"file was malformed ({err})"
-        except OSError as err:
-            return f"file could not be read ({err})"
-        if info.elements != meta.get("elements") or ids_digest(info.live_labels) != meta.get(
-            "ids_sha256"
-        ):
-            return "file did not match its description"
+            info = check_saved_index(self.path, self.sidecar_path, dim=self.dim, M=self.M,
+                                     active=active)
+        except SavedIndexUnusable as why:
+            return str(why)
         index = _hnswlib().Index(space=SPACE, dim=self.dim)
         try:
             index.load_index(str(self.path), max_elements=max(info.elements, MIN_CAPACITY))
@@ -459,36 +287,8 @@ class CrystalIndex:
         index = self._require()
         if not self._dirty:
             return False
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp_index = _temp_path(self.folder, self.path.name)
-        tmp_meta = _temp_path(self.folder, self.sidecar_path.name)
-        try:
-            index.save_index(str(tmp_index))
-            _fsync_file(tmp_index)
-            info = check_hnsw_file(tmp_index, self.dim, self.M)  # what the next open checks
-            meta = {
-                "format": SIDECAR_FORMAT,
-                "space": SPACE,
-                "dim": self.dim,
-                "M": self.M,
-                "ef_construction": self.ef_construction,
-                "elements": info.elements,
-                "count": int(info.live_labels.shape[0]),
-                "ids_sha256": ids_digest(info.live_labels),
-                "file_bytes": tmp_index.stat().st_size,
-                "file_sha256": file_sha256(tmp_index),
-                "saved_at": time.time(),
-            }
-            with open(tmp_meta, "w", encoding="utf-8") as fh:
-                json.dump(meta, fh, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp_index, self.path)
-            os.replace(tmp_meta, self.sidecar_path)
-            _fsync_dir(self.folder)
-        finally:
-            for tmp in (tmp_index, tmp_meta):
-                tmp.unlink(missing_ok=True)
+        write_index_files(index, self.path, self.sidecar_path, dim=self.dim, M=self.M,
+                          ef_construction=self.ef_construction)
         self._dirty = False
         self.last_saved = time.monotonic()
         return True
@@ -505,24 +305,3 @@ class CrystalIndex:
         if self._index is None:
             raise RuntimeError("the memory index is not open")
         return self._index
-
-
-def _temp_path(folder: Path, name: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    return Path(tmp)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as fh:
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":
-        return  # directories can't be opened for fsync on Windows; os.replace is atomic there
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,8 +1,6 @@
-"""Fixtures for the feedback tests: a real SQLite database, a store and a ledger on one clock."""
+"""Fixtures for the feedback tests: a ledger on the store's stepping clock, and a reply to rate."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,34 +9,9 @@ from ghostdesk.core.store.conversations import ConversationStore
 from ghostdesk.core.store.db import Database
 
 
-class SteppingClock:
-    """Each call is one second later than the previous one; `advance` jumps ahead."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-
-
 @pytest.fixture
-def clock() -> SteppingClock:
-    return SteppingClock()
-
-
-@pytest.fixture
-def store(db: Database, clock: SteppingClock) -> ConversationStore:
-    return ConversationStore(db, clock=clock)
-
-
-@pytest.fixture
-def ledger(db: Database, clock: SteppingClock) -> RewardLedger:
+def ledger(db: Database, clock) -> RewardLedger:
+    """The ledger on the same stepping clock as `store` (tests/core/conftest.py)."""
     return RewardLedger(db, clock=clock)
 
 

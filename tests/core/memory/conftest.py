@@ -1,27 +1,24 @@
 """Fixtures for the memory tests: a real SQLite database and hnswlib index in a temporary
-data folder, a hand-moved clock, the hashing embedder where meaning doesn't matter and the
-bundled MiniLM model (loaded once per session) where it does."""
+data folder, a hand-moved clock (memory and the conversation store share it), the hashing
+embedder where meaning doesn't matter and the bundled MiniLM model (loaded once per session)
+where it does."""
 
 from __future__ import annotations
 
 import pytest
 
 from ghostdesk.core.memory.clock import ManualClock
-from ghostdesk.core.memory.embedder import HashingEmbedder, SentenceEmbedder
-from ghostdesk.core.memory.service import MEMORY_FOLDER, MemoryService, MemorySettings
+from ghostdesk.core.memory.embedder import SentenceEmbedder
+from ghostdesk.core.memory.service import MEMORY_FOLDER, MemoryService
+from ghostdesk.core.memory.settings import MemorySettings
 from ghostdesk.core.paths import DataPaths
-from ghostdesk.core.store.conversations import ConversationStore
 from ghostdesk.core.store.db import Database
+from tests.fakes import HashingEmbedder
 
 
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
-
-
-@pytest.fixture
-def store(db: Database) -> ConversationStore:
-    return ConversationStore(db)
 
 
 @pytest.fixture

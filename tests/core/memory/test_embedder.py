@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from ghostdesk.core.memory.embedder import (
-    HashingEmbedder,
     SentenceEmbedder,
     bundled_embedder_path,
     vector_from_bytes,
     vector_to_bytes,
 )
+from tests.fakes import HashingEmbedder
 
 
 def test_hashing_is_deterministic_normalized_and_word_based():
@@ -77,6 +77,6 @@ def test_a_new_embedding_model_re_embeds_every_crystal(make_memory, store):
     second = make_memory(HashingEmbedder(dim=96))
     assert any("re-read" in n for n in second.notices)
     assert second.recall_for("grey cat called pixel").crystal_ids == [crystal.id]
-    assert second.crystals.embed_models() == {("hashing-96", 96): 1}
+    assert second.vectors.embed_models() == {("hashing-96", 96): 1}
     assert second.check_consistency().ok
     assert second.stats().state_turns == 0  # the old state vector does not carry over

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from ghostdesk.core.errors import GhostDeskError, NotFoundError
-from ghostdesk.core.memory import vector_index
 from ghostdesk.core.memory.clock import ManualClock
 from ghostdesk.core.memory.embedder import vector_to_bytes
+from ghostdesk.core.memory.hnsw_file import HEADER
 from ghostdesk.core.memory.service import MemoryService
 from ghostdesk.core.paths import DataPaths
 from ghostdesk.core.store.conversations import ConversationStore
@@ -121,7 +121,7 @@ def _data_files(paths: DataPaths) -> bytes:
 def _vectors_in_index_file(memory: MemoryService) -> np.ndarray:
     """Every vector stored in the saved hnswlib file, deleted entries included."""
     index = memory.index
-    header = vector_index._HEADER
+    header = HEADER
     count = header.unpack_from(index.path.read_bytes())[2]
     links0 = 2 * index.M * 4 + 4
     per_element = links0 + index.dim * 4 + 8
@@ -149,7 +149,7 @@ def test_forget_leaves_nothing_recallable(memory: MemoryService, store: Conversa
     with pytest.raises(NotFoundError):
         memory.get(secret.id)
     assert memory.recalled_for_message(reply.id) == []
-    assert memory.crystals.recall_count_rows(secret.id) == 0
+    assert memory.recalls.recall_count_rows(secret.id) == 0
     assert secret.id not in memory.index.live_ids().tolist()
     assert memory.search("swordfish42", archived=None) == []
     assert memory.check_consistency().ok
@@ -188,7 +188,7 @@ def test_deleting_a_conversation_keeps_what_was_learned(memory: MemoryService,
     store.delete_conversation(cid)
     kept = memory.get(crystal.id)
     assert kept.source_message_ids == ()  # the messages are gone, the memory stays
-    assert memory.crystals.recall_count_rows() == 0
+    assert memory.recalls.recall_count_rows() == 0
 
 
 def test_manual_memory_of_a_missing_message(memory: MemoryService):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ghostdesk.bench.memory import clustered_vectors, exact_top_k, run_memory_bench
-from ghostdesk.core.memory.embedder import HashingEmbedder
+from tests.fakes import HashingEmbedder
 
 
 def test_exact_top_k_is_exact():

@@ -6,13 +6,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from alembic import command
-
 from ghostdesk.core.paths import DataPaths
-from ghostdesk.core.store import db as db_module
 from ghostdesk.core.store.backup import list_backups
 from ghostdesk.core.store.conversations import ConversationStore
-from ghostdesk.core.store.db import HEAD_REVISION, Database, alembic_config, known_revisions
+from ghostdesk.core.store.db import HEAD_REVISION, Database, known_revisions
+from tests.core.store.schema_steps import migrate, run_sql
 
 MEMORY_TABLES = {"crystals", "crystal_sources", "crystal_recalls", "companion_state",
                  "conversation_memory"}
@@ -42,17 +40,8 @@ def test_0002_follows_0001():
 
 
 def test_upgrade_from_0001_keeps_conversations(paths: DataPaths):
-    engine = db_module._create_engine(paths.database)
-    try:
-        with engine.begin() as conn:
-            command.upgrade(alembic_config(conn), "0001")
-    finally:
-        engine.dispose()
-    raw = sqlite3.connect(paths.database)
-    with raw:
-        for sql in OLD_CHAT:
-            raw.execute(sql)
-    raw.close()
+    migrate(paths.database, "0001")
+    run_sql(paths.database, OLD_CHAT)
     assert not MEMORY_TABLES & _tables(paths.database)
 
     with Database.open(paths.database, paths.backups) as db:
@@ -67,12 +56,7 @@ def test_upgrade_from_0001_keeps_conversations(paths: DataPaths):
 def test_downgrade_removes_only_memory(paths: DataPaths):
     with Database.open(paths.database, paths.backups) as db:
         ConversationStore(db).create_conversation(title="Keep me")
-    engine = db_module._create_engine(paths.database)
-    try:
-        with engine.begin() as conn:
-            command.downgrade(alembic_config(conn), "0001")
-    finally:
-        engine.dispose()
+    migrate(paths.database, "0001", down=True)
     assert not MEMORY_TABLES & _tables(paths.database)
     with Database.open(paths.database, paths.backups) as db:
         assert [c.title for c in ConversationStore(db).list_conversations()] == ["Keep me"]

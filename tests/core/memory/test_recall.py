@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from ghostdesk.core.memory.clock import ManualClock
-from ghostdesk.core.memory.crystals import CrystalRecord
+from ghostdesk.core.memory.crystal_record import CrystalRecord
 from ghostdesk.core.memory.recall import (
     BLOCK_HEADER,
     RecalledCrystal,

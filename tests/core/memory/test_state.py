@@ -80,7 +80,7 @@ def test_remember_turn_of_a_missing_conversation(memory):
                                          ("candidates", 2), ("hnsw_m", 2)])
 def test_settings_out_of_range_are_refused(field, value):
     from ghostdesk.core.errors import SettingsError
-    from ghostdesk.core.memory.service import MemorySettings
+    from ghostdesk.core.memory.settings import MemorySettings
 
     settings = MemorySettings(**{field: value})
     with pytest.raises(SettingsError, match=f"memory.{field}"):

@@ -11,14 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ghostdesk.core.memory import vector_index
 from ghostdesk.core.memory.embedder import normalize_rows
-from ghostdesk.core.memory.vector_index import (
-    CrystalIndex,
-    IndexFileError,
-    check_hnsw_file,
-    file_sha256,
-)
+from ghostdesk.core.memory.hnsw_file import HEADER, IndexFileError, check_hnsw_file
+from ghostdesk.core.memory.index_files import file_sha256
+from ghostdesk.core.memory.vector_index import CrystalIndex
 
 DIM = 16
 
@@ -199,7 +195,7 @@ def test_crafted_file_with_a_matching_checksum_never_reaches_hnswlib(
 def test_crafted_neighbour_id_is_rejected(folder: Path, source: ListSource):
     index = saved_index(folder, source)
     data = bytearray(index.path.read_bytes())
-    header = vector_index._HEADER.size
+    header = HEADER.size
     # element 0's first level-0 neighbour: after its uint16 count and two flag bytes
     struct.pack_into("<I", data, header + 4, 0xFFFFFF)
     index.path.write_bytes(bytes(data))

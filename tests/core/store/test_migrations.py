@@ -24,6 +24,7 @@ from ghostdesk.core.store.db import (
     known_revisions,
 )
 from ghostdesk.core.store.models import Base
+from tests.core.store.schema_steps import migrate, run_sql
 
 _CHAT_0001 = [
     "INSERT INTO conversations (id, title, created_at, updated_at, current_leaf_id, "
@@ -65,25 +66,6 @@ SAMPLE_ROWS: dict[str, list[str]] = {
     "0002": _CHAT_0001 + _MEMORY_0002,
     "0003": _CHAT_0001 + _MEMORY_0002 + _FEEDBACK_0003,
 }
-
-
-def _create_at_revision(path: Path, revision: str) -> None:
-    engine = db_module._create_engine(path)
-    try:
-        with engine.begin() as conn:
-            command.upgrade(alembic_config(conn), revision)
-    finally:
-        engine.dispose()
-
-
-def _run_sql(path: Path, statements: list[str]) -> None:
-    raw = sqlite3.connect(path)
-    try:
-        with raw:
-            for sql in statements:
-                raw.execute(sql)
-    finally:
-        raw.close()
 
 
 def _row_counts(path: Path) -> dict[str, int]:
@@ -142,8 +124,8 @@ def test_every_revision_has_sample_rows() -> None:
 
 @pytest.mark.parametrize("revision", known_revisions())
 def test_upgrade_from_every_revision_keeps_data(paths: DataPaths, revision: str) -> None:
-    _create_at_revision(paths.database, revision)
-    _run_sql(paths.database, SAMPLE_ROWS[revision])
+    migrate(paths.database, revision)
+    run_sql(paths.database, SAMPLE_ROWS[revision])
     before = _row_counts(paths.database)
 
     with Database.open(paths.database, paths.backups) as db:
@@ -161,13 +143,8 @@ def test_upgrade_from_every_revision_keeps_data(paths: DataPaths, revision: str)
 
 
 def test_downgrade_to_base_and_back(paths: DataPaths) -> None:
-    _create_at_revision(paths.database, "head")
-    engine = db_module._create_engine(paths.database)
-    try:
-        with engine.begin() as conn:
-            command.downgrade(alembic_config(conn), "base")
-    finally:
-        engine.dispose()
+    migrate(paths.database, "head")
+    migrate(paths.database, "base", down=True)
     with Database.open(paths.database, paths.backups) as db:
         assert db.schema_revision() == HEAD_REVISION
     # An empty schema holds nothing worth a backup.
