@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ghostdesk.cli.output import as_json, emit
@@ -67,11 +68,10 @@ def add_verbs(verbs: Any, common: argparse.ArgumentParser) -> None:
     export_fb.set_defaults(run=_cmd_feedback_export)
 
 
-_MARKS = {"up": "👍", "down": "👎", "laugh": "😂"}
-
-
 def _state_text(state) -> str:
-    marks = " ".join(_MARKS[k] for k in _MARKS if k in state.ratings) or "not rated"
+    from ghostdesk.core.feedback.weights import rating_marks
+
+    marks = rating_marks(state.ratings) or "not rated"
     parts = [f"Reply {state.message_id}: {marks}", f"reward {state.reward:+.2f}"]
     if state.comment:
         parts.append(f"comment: {state.comment}")
@@ -90,8 +90,8 @@ def _cmd_rate(args: argparse.Namespace, services: AppServices, out: TextIO) -> i
     return 0
 
 
-def _warn_weight_problems(services: AppServices) -> None:
-    for problem in services.ledger.weights().problems:
+def _warn_weight_problems(problems: Iterable[str]) -> None:
+    for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
 
 
@@ -99,7 +99,7 @@ def _event_line(item) -> str:
     from ghostdesk.core.feedback.weights import KIND_LABELS
 
     e = item.event
-    label = _MARKS.get(e.kind) or KIND_LABELS.get(e.kind, e.kind)
+    label = KIND_LABELS.get(e.kind, e.kind)
     what = e.phrase and f' "{e.phrase}"' or (e.text and f": {e.text}") or ""
     when = e.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
     return (f"{e.id:>6}  {when}  reply {e.message_id:<6} {label}{what}  [{e.status}]"
@@ -110,7 +110,7 @@ def _cmd_feedback_list(args: argparse.Namespace, services: AppServices, out: Tex
     ledger = services.ledger
     # Replies left alone since the app last looked get their signal before listing.
     ledger.evaluate_abandonment(abandon_after_s=services.abandon_after_s())
-    _warn_weight_problems(services)
+    _warn_weight_problems(services.ledger.weights().problems)
     if args.pending:
         items = ledger.pending(limit=args.limit)
     else:
@@ -145,10 +145,8 @@ def _cmd_feedback_text(args: argparse.Namespace, services: AppServices, out: Tex
 
 
 def _cmd_feedback_summary(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
-    from ghostdesk.core.feedback.datasets import count_examples, load_snapshot
-
     summary = services.ledger.summary()
-    counts = count_examples(load_snapshot(services.db))
+    counts = services.ledger.example_counts()
     if as_json(args):
         emit(args, out, {**summary.to_json(), "examples": counts.to_json()}, "")
         return 0
@@ -166,8 +164,7 @@ def _cmd_feedback_summary(args: argparse.Namespace, services: AppServices, out: 
                         ("sft_examples", "SFT examples")):
         n = getattr(counts, name)
         print(f"  {label}: {n['train']} / {n['eval']}", file=out)
-    for problem in summary.weight_problems:
-        print(f"warning: {problem}", file=sys.stderr)
+    _warn_weight_problems(summary.weight_problems)
     return 0
 
 
@@ -178,8 +175,7 @@ def _cmd_feedback_weights(args: argparse.Namespace, services: AppServices, out: 
         weights = services.ledger.set_weight(args.kind, args.value)
     else:
         weights = services.ledger.weights()
-    for problem in weights.problems:
-        print(f"warning: {problem}", file=sys.stderr)
+    _warn_weight_problems(weights.problems)
     text = "\n".join(f"{kind:<13} {value:+g}" for kind, value in weights.values.items())
     emit(args, out, dict(weights.values), text)
     return 0
@@ -196,7 +192,7 @@ def _cmd_feedback_export(args: argparse.Namespace, services: AppServices, out: T
         confirmed_only=args.confirmed_only,
         sft_min_reward=args.best_replies,
     )
-    _warn_weight_problems(services)
+    _warn_weight_problems(services.ledger.weights().problems)
     count = export_dataset(services.db, args.format, args.out, options, meta=args.meta)
     noun = "pair" if args.format == "dpo" else "example"
     emit(args, out,

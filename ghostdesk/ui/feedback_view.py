@@ -7,7 +7,6 @@ confirming or dismissing goes through the window's FeedbackController like a cli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -27,44 +26,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ghostdesk.core.feedback.records import (
-    CONFIRMED,
-    DISMISSED,
-    FeedbackSummary,
-    RatedReply,
-    SignalItem,
-)
+from ghostdesk.core.feedback.overview import FeedbackOverview, load_overview
+from ghostdesk.core.feedback.records import CONFIRMED, DISMISSED
+from ghostdesk.core.feedback.weights import rating_marks
 from ghostdesk.ui.feedback_bar import SIGNAL_LOOK
 from ghostdesk.ui.workers import WorkFailed, call_in_background
 
 if TYPE_CHECKING:
-    from ghostdesk.core.feedback.datasets import DatasetCounts
     from ghostdesk.core.feedback.ledger import RewardLedger
-    from ghostdesk.core.store.db import Database
     from ghostdesk.ui.feedback_controller import FeedbackController
 
-_MARKS = {"up": "👍", "down": "👎", "laugh": "😂"}
 _ID = Qt.ItemDataRole.UserRole
-
-
-@dataclass(frozen=True)
-class FeedbackOverview:
-    summary: FeedbackSummary
-    pending: list[SignalItem]
-    recent: list[RatedReply]
-    counts: DatasetCounts
-
-
-def load_overview(ledger: RewardLedger, db: Database, recent: int = 50) -> FeedbackOverview:
-    """Everything the view shows, in one background call."""
-    from ghostdesk.core.feedback.datasets import count_examples, load_snapshot
-
-    return FeedbackOverview(
-        summary=ledger.summary(),
-        pending=ledger.pending(limit=500),
-        recent=ledger.recent_rated(limit=recent),
-        counts=count_examples(load_snapshot(db)),
-    )
 
 
 class FeedbackView(QDialog):
@@ -77,12 +49,11 @@ class FeedbackView(QDialog):
     def __init__(
         self,
         ledger: RewardLedger,
-        db: Database,
         controller: FeedbackController,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.ledger, self.db, self.controller = ledger, db, controller
+        self.ledger, self.controller = ledger, controller
         self.overview: FeedbackOverview | None = None
         self._loading = False
         self._again = False
@@ -176,8 +147,8 @@ class FeedbackView(QDialog):
             self._again = True
             return
         self._loading = True
-        ledger, db = self.ledger, self.db
-        call_in_background(lambda: load_overview(ledger, db), self._on_overview_loaded)
+        ledger = self.ledger
+        call_in_background(lambda: load_overview(ledger), self._on_overview_loaded)
 
     def _on_overview_loaded(self, result: Any) -> None:
         self._loading = False
@@ -224,7 +195,7 @@ class FeedbackView(QDialog):
         self.recent_tree.clear()
         for rated in overview.recent:
             state = rated.state
-            marks = " ".join(_MARKS[k] for k in _MARKS if k in state.ratings)
+            marks = rating_marks(state.ratings)
             extras = [
                 w
                 for w, on in (("comment", state.comment), ("better reply", state.better_reply))

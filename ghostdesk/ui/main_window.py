@@ -949,7 +949,7 @@ class MainWindow(QMainWindow):
             self.feedback_view.raise_()
             self.feedback_view.refresh()
             return self.feedback_view
-        view = FeedbackView(self.services.ledger, self.services.db, self.feedback, self)
+        view = FeedbackView(self.services.ledger, self.feedback, self)
         view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         view.reply_activated.connect(self.open_reply)
         view.destroyed.connect(self._on_feedback_view_destroyed)

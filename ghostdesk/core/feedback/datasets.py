@@ -23,202 +23,33 @@ context window then (`dropped_turns`); system messages stored in the thread are 
 it, as in `Companion.build_prompt`. The held-out side (`split.py`) is chosen per
 conversation.
 
-Everything is read in a few bulk queries into a `LedgerSnapshot`; records are generated
-lazily, so writing 100,000 of them holds one record at a time beyond the snapshot.
+Everything is read in a few bulk queries into a `LedgerSnapshot` (`ledger_snapshot`); which
+replies go in is decided in `dataset_selection`; this module builds the records, counts them
+and exports them (`jsonl` writes the file). Records are generated lazily, so writing 100,000
+of them holds one record at a time beyond the snapshot.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from ghostdesk.core.errors import GhostDeskError
-from ghostdesk.core.feedback.records import ACTIVE, CONFIRMED, PENDING
-from ghostdesk.core.feedback.split import HELD_OUT_FRACTION, SPLIT_SALT, SPLITS, held_out
-from ghostdesk.core.feedback.weights import RewardWeights, load_weights
+from ghostdesk.core.feedback.dataset_selection import (
+    DatasetOptions,
+    dpo_plan,
+    kto_plan,
+    sft_plan,
+)
+from ghostdesk.core.feedback.jsonl import write_jsonl
+from ghostdesk.core.feedback.ledger_snapshot import LedgerSnapshot, load_snapshot
+from ghostdesk.core.feedback.split import held_out
 from ghostdesk.core.store.db import Database
 
 Format = Literal["kto", "dpo", "sft"]
 FORMATS: tuple[str, ...] = ("kto", "dpo", "sft")
-_EPSILON = 1e-9
-
-
-class _Message(NamedTuple):
-    id: int
-    conversation_id: int
-    parent_id: int | None
-    role: str
-    content: str
-    status: str
-    dropped_turns: int
-    system_prompt: str | None
-    """For replies: the exact system text given at chat time (persona + recalled memories);
-    None for replies saved before it was recorded."""
-
-
-@dataclass(frozen=True)
-class DatasetOptions:
-    """What to build and from which feedback."""
-
-    system_prompt: str = ""
-    """The persona's rendered system prompt, the first message of every prompt ("" for none)."""
-    split: str = "train"
-    """"train", "eval" (the held-out conversations) or "all"."""
-    confirmed_only: bool = False
-    """Count implicit signals only once the user confirmed them (pending ones are left out)."""
-    sft_min_reward: float | None = None
-    """Also put replies with at least this reward into SFT (None: only better replies)."""
-    held_out_fraction: float = HELD_OUT_FRACTION
-    salt: str = SPLIT_SALT
-
-    def __post_init__(self) -> None:
-        if self.split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, not {self.split!r}")
-
-
-@dataclass
-class LedgerSnapshot:
-    """The messages, rewards and better replies the builders need, read in bulk."""
-
-    messages: dict[int, _Message]
-    rewards: dict[int, float]
-    """Reply id -> reward, for replies with at least one counted event."""
-    better_replies: dict[int, str]
-    weights: RewardWeights
-
-    def reward(self, message_id: int) -> float:
-        return self.rewards.get(message_id, 0.0)
-
-
-def load_snapshot(
-    db: Database, *, confirmed_only: bool = False, better_replies_only: bool = False
-) -> LedgerSnapshot:
-    """Read every conversation that has feedback, in three queries. `better_replies_only`
-    reads only the conversations with a better reply (all an SFT export of them needs)."""
-    statuses = (ACTIVE, CONFIRMED) if confirmed_only else (ACTIVE, PENDING, CONFIRMED)
-    marks = ", ".join("?" for _ in statuses)
-    with db.read_session() as s:
-        weights = load_weights(s)
-        # Plain sqlite3 rows: building ORM objects or SQLAlchemy Rows for a few hundred
-        # thousand messages would cost more than the queries themselves.
-        s.connection()  # begins the read transaction the raw cursor then runs in
-        raw = s.connection().connection.driver_connection
-        assert raw is not None
-        rewards: dict[int, float] = defaultdict(float)
-        for mid, kind, n in raw.execute(
-            f"SELECT message_id, kind, count(*) FROM feedback_events WHERE status IN ({marks}) "
-            "GROUP BY message_id, kind",
-            statuses,
-        ):
-            rewards[mid] += weights[kind] * n
-        better = dict(
-            raw.execute(
-                "SELECT message_id, text FROM feedback_events WHERE kind = 'better_reply' "
-                "AND status = 'active' AND text IS NOT NULL ORDER BY id"
-            )
-        )
-        having = (
-            "e.kind = 'better_reply' AND e.status = 'active'"
-            if better_replies_only
-            else f"e.status IN ({marks})"
-        )
-        rows = raw.execute(
-            "SELECT id, conversation_id, parent_id, role, content, status, dropped_turns, "
-            "json_extract(generation_settings, '$.system_prompt') "
-            "FROM messages WHERE conversation_id IN (SELECT DISTINCT m.conversation_id "
-            f"FROM feedback_events AS e JOIN messages AS m ON m.id = e.message_id "
-            f"WHERE {having})",
-            () if better_replies_only else statuses,
-        )
-        make = _Message._make  # tuple.__new__ straight from the row: the fastest way in
-        messages = {row[0]: make(row) for row in rows}
-    return LedgerSnapshot(
-        messages=messages,
-        rewards={mid: round(r, 6) for mid, r in rewards.items()},
-        better_replies=better,
-        weights=weights,
-    )
-
-
-# -- which replies go in -----------------------------------------------------------------
-
-
-def _answers_user(snap: LedgerSnapshot, message: _Message) -> bool:
-    if message.role != "assistant" or message.parent_id is None:
-        return False
-    parent = snap.messages.get(message.parent_id)
-    return parent is not None and parent.role == "user"
-
-
-def _usable_reply(snap: LedgerSnapshot, message: _Message) -> bool:
-    """A reply that can be an example as it stands: it answers a user message, has text and
-    did not fail."""
-    return (
-        _answers_user(snap, message) and message.status != "error" and bool(message.content.strip())
-    )
-
-
-def _in_split(conversation_id: int, options: DatasetOptions) -> bool:
-    if options.split == "all":
-        return True
-    out = held_out(conversation_id, options.held_out_fraction, options.salt)
-    return out if options.split == "eval" else not out
-
-
-def _kto_plan(snap: LedgerSnapshot, options: DatasetOptions) -> Iterator[tuple[int, float]]:
-    for mid in sorted(snap.rewards):
-        reward = snap.rewards[mid]
-        message = snap.messages.get(mid)
-        if message is None or abs(reward) <= _EPSILON or not _usable_reply(snap, message):
-            continue
-        if _in_split(message.conversation_id, options):
-            yield mid, reward
-
-
-def _dpo_plan(snap: LedgerSnapshot, options: DatasetOptions) -> Iterator[tuple[int, int]]:
-    slots: dict[int, list[int]] = defaultdict(list)
-    for mid in snap.rewards:
-        message = snap.messages.get(mid)
-        if message is not None and _answers_user(snap, message):
-            slots[message.parent_id] = []  # type: ignore[index]
-    for mid, message in snap.messages.items():
-        if message.parent_id in slots and _usable_reply(snap, message):
-            slots[message.parent_id].append(mid)
-    for parent_id in sorted(slots):
-        versions = sorted(slots[parent_id])
-        if len(versions) < 2:
-            continue
-        if not _in_split(snap.messages[parent_id].conversation_id, options):
-            continue
-        for i, a in enumerate(versions):
-            for b in versions[i + 1 :]:
-                ra, rb = snap.reward(a), snap.reward(b)
-                if abs(ra - rb) <= _EPSILON:
-                    continue
-                yield (a, b) if ra > rb else (b, a)
-
-
-def _sft_plan(snap: LedgerSnapshot, options: DatasetOptions) -> Iterator[tuple[int, str]]:
-    candidates = set(snap.better_replies)
-    if options.sft_min_reward is not None:
-        candidates.update(
-            mid for mid, r in snap.rewards.items() if r + _EPSILON >= options.sft_min_reward
-        )
-    for mid in sorted(candidates):
-        message = snap.messages.get(mid)
-        if message is None or not _in_split(message.conversation_id, options):
-            continue
-        better = snap.better_replies.get(mid)
-        if better is not None:
-            if _answers_user(snap, message):
-                yield mid, better
-        elif _usable_reply(snap, message):
-            yield mid, message.content
 
 
 # -- records -----------------------------------------------------------------------------
@@ -262,7 +93,7 @@ def _assistant(content: str) -> list[dict[str, str]]:
 
 def kto_records(snap: LedgerSnapshot, options: DatasetOptions) -> Iterator[dict[str, Any]]:
     """`{"prompt": [...], "completion": [...], "label": bool, "weight": float}` per reply."""
-    for mid, reward in _kto_plan(snap, options):
+    for mid, reward in kto_plan(snap, options):
         yield {
             "prompt": prompt_messages(snap, mid, options.system_prompt),
             "completion": _assistant(snap.messages[mid].content),
@@ -273,7 +104,7 @@ def kto_records(snap: LedgerSnapshot, options: DatasetOptions) -> Iterator[dict[
 
 def dpo_records(snap: LedgerSnapshot, options: DatasetOptions) -> Iterator[dict[str, Any]]:
     """`{"prompt": [...], "chosen": [...], "rejected": [...]}` per pair of versions."""
-    for chosen, rejected in _dpo_plan(snap, options):
+    for chosen, rejected in dpo_plan(snap, options):
         yield {
             "prompt": prompt_messages(snap, chosen, options.system_prompt),
             "chosen": _assistant(snap.messages[chosen].content),
@@ -283,7 +114,7 @@ def dpo_records(snap: LedgerSnapshot, options: DatasetOptions) -> Iterator[dict[
 
 def sft_records(snap: LedgerSnapshot, options: DatasetOptions) -> Iterator[dict[str, Any]]:
     """`{"messages": [... prompt ..., {"role": "assistant", "content": target}]}`."""
-    for mid, target in _sft_plan(snap, options):
+    for mid, target in sft_plan(snap, options):
         yield {"messages": prompt_messages(snap, mid, options.system_prompt) + _assistant(target)}
 
 
@@ -303,7 +134,7 @@ def meta_records(
 ) -> Iterator[dict[str, Any]]:
     """The records with a "meta" entry each: which messages they came from, rewards, split."""
     records = build_records(fmt, snap, options)
-    plan: Iterable[Any] = {"kto": _kto_plan, "dpo": _dpo_plan, "sft": _sft_plan}[fmt](snap, options)
+    plan: Iterable[Any] = {"kto": kto_plan, "dpo": dpo_plan, "sft": sft_plan}[fmt](snap, options)
     for record, item in zip(records, plan, strict=True):
         ids = list(item) if fmt == "dpo" else [item[0]]
         cid = snap.messages[ids[0]].conversation_id
@@ -314,16 +145,6 @@ def meta_records(
             "split": "eval" if held_out(cid, options.held_out_fraction, options.salt) else "train",
         }
         yield {**record, "meta": meta}
-
-
-# Characters JSON allows raw in a string but that some readers take for a line break
-# (str.splitlines, JavaScript): escaped, so one record is always exactly one line.
-_LINE_SAFE = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
-
-
-def _json_encoder() -> Any:
-    encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
-    return lambda value: encode(value).translate(_LINE_SAFE)
 
 
 # -- counting and writing ----------------------------------------------------------------
@@ -362,40 +183,13 @@ def count_examples(snap: LedgerSnapshot, options: DatasetOptions | None = None) 
             out[side(mid)] += 1
         return out
 
-    kto = list(_kto_plan(snap, every))
+    kto = list(kto_plan(snap, every))
     return DatasetCounts(
         kto_desirable=tally(mid for mid, r in kto if r > 0),
         kto_undesirable=tally(mid for mid, r in kto if r < 0),
-        dpo_pairs=tally(chosen for chosen, _ in _dpo_plan(snap, every)),
-        sft_examples=tally(mid for mid, _ in _sft_plan(snap, every)),
+        dpo_pairs=tally(chosen for chosen, _ in dpo_plan(snap, every)),
+        sft_examples=tally(mid for mid, _ in sft_plan(snap, every)),
     )
-
-
-def write_jsonl(records: Iterable[dict[str, Any]], path: str | Path) -> int:
-    """Write records as JSON Lines in UTF-8, atomically; returns how many were written. With
-    no records nothing is written and an existing file is left as it was."""
-    path = Path(path)
-    part = path.with_name(path.name + ".part")
-    count = 0
-    try:
-        with part.open("w", encoding="utf-8", newline="\n") as out:
-            encode = _json_encoder()
-            for record in records:
-                out.write(encode(record))
-                out.write("\n")
-                count += 1
-            out.flush()
-            os.fsync(out.fileno())
-        if count:
-            os.replace(part, path)
-    except OSError as err:
-        raise GhostDeskError(
-            f"Could not write {path}: {err.strerror or err}.",
-            hint="Choose another file, or check the folder exists and the disk has space.",
-        ) from err
-    finally:
-        part.unlink(missing_ok=True)
-    return count
 
 
 def export_dataset(

@@ -1,4 +1,5 @@
-"""Immutable snapshots of the reward ledger, safe to hand to other threads and to the UI."""
+"""Immutable records of feedback: snapshots of the reward ledger, safe to hand to other threads
+and to the UI, and the implicit signals read from a conversation before they are recorded."""
 
 from __future__ import annotations
 
@@ -25,6 +26,23 @@ DISMISSED = "dismissed"
 COUNTED_STATUSES: tuple[str, ...] = (ACTIVE, PENDING, CONFIRMED)
 """Statuses whose events count toward a reply's reward."""
 SIGNAL_STATUSES: tuple[str, ...] = (ACTIVE, PENDING, CONFIRMED, DISMISSED)
+
+
+@dataclass(frozen=True)
+class ImplicitSignal:
+    """One implicit reward signal, as a detector found it (not yet in the ledger).
+
+    For signals read from a message, `phrase` is `text[start:end]` of the original text.
+    For signals read from the conversation's course (continuation, abandoned) `phrase` is
+    "" and `start == end == 0`.
+    """
+
+    kind: str
+    weight: float
+    phrase: str
+    start: int
+    end: int
+    rule_id: str
 
 
 @dataclass(frozen=True)

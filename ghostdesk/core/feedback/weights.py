@@ -10,7 +10,7 @@ The row itself is left as it is, so nothing the user wrote is lost.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
@@ -24,8 +24,7 @@ TEXT_FEEDBACK_KINDS: tuple[str, ...] = ("comment", "better_reply")
 """Written feedback: it carries no reward of its own."""
 CONTINUATION = "continuation"
 ABANDONED = "abandoned"
-# The same as signal_rules.DEFAULT_WEIGHTS (a test holds them equal); not imported from there
-# so that opening the ledger at start-up does not load the rule table.
+# The implicit kinds' defaults (signal_rules.DEFAULT_WEIGHTS is this very dict).
 SIGNAL_WEIGHTS: dict[str, float] = {
     "laughter": 1.0,
     "understood": 2.0,
@@ -54,6 +53,12 @@ KIND_LABELS: dict[str, str] = {
     "continuation": "continued",
     "abandoned": "left after the reply",
 }
+
+
+def rating_marks(ratings: Iterable[str]) -> str:
+    """The buttons that are on, as their marks in button order ("👍 😂"); "" for none."""
+    on = set(ratings)
+    return " ".join(KIND_LABELS[kind] for kind in RATING_KINDS if kind in on)
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 import pytest
 
 from ghostdesk.core.errors import GhostDeskError
+from ghostdesk.core.feedback.dataset_selection import DatasetOptions
 from ghostdesk.core.feedback.datasets import (
-    DatasetOptions,
     build_records,
     count_examples,
     export_dataset,
-    load_snapshot,
     meta_records,
-    write_jsonl,
 )
-from ghostdesk.core.feedback.implicit import ImplicitSignal
+from ghostdesk.core.feedback.jsonl import write_jsonl
+from ghostdesk.core.feedback.ledger_snapshot import load_snapshot
+from ghostdesk.core.feedback.records import ImplicitSignal
 from ghostdesk.core.feedback.split import held_out, split_of
 
 SYSTEM = {"role": "system", "content": "You are Ghost."}

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from ghostdesk.core.errors import GhostDeskError, NotFoundError
-from ghostdesk.core.feedback import implicit
+from ghostdesk.core.feedback import conversation_signals
 from ghostdesk.core.feedback.ledger import ABANDON_TIMEOUT_S, RewardLedger
 from ghostdesk.core.feedback.records import CONFIRMED, DISMISSED, PENDING
 from ghostdesk.core.store.db import Database
@@ -310,7 +310,7 @@ def test_the_defaults_agree_with_the_detector():
     from ghostdesk.core.feedback.weights import SIGNAL_WEIGHTS
 
     assert SIGNAL_WEIGHTS == DEFAULT_WEIGHTS
-    assert implicit.ABANDON_TIMEOUT_S == ABANDON_TIMEOUT_S
+    assert conversation_signals.ABANDON_TIMEOUT_S == ABANDON_TIMEOUT_S
 
 
 def _raw(db: Database, sql: str) -> list[tuple]:
