@@ -16,7 +16,7 @@ from ghostdesk.core.errors import GhostDeskError
 from ghostdesk.core.training import data as data_mod
 from ghostdesk.core.training.events import Evaluated, Preparing, TrainingEvent
 from ghostdesk.core.training.job.setup import Prepared
-from ghostdesk.core.training.run_config import RunConfig
+from ghostdesk.core.training.run_config import RunConfig, run_uses_cuda
 
 Emit = Callable[[TrainingEvent], None]
 
@@ -109,7 +109,7 @@ def evaluate_saved_adapter(home: str | Path, adapter_id: str, eval_file: str | P
                                hint="Load the chat model it was trained for.")
     examples = data_mod.load_examples(eval_file, record.method, info).examples
     tb = base_model.prepare_training_base(info, sha, base, home=home)
-    cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    cuda = run_uses_cuda(device, torch.cuda.is_available)
     model, tokenizer = base_model.load_base(tb, cuda=cuda, load_in_4bit=None)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -17,7 +17,11 @@ from typing import Any
 from ghostdesk.core.errors import TrainingError
 from ghostdesk.core.training import data as data_mod
 from ghostdesk.core.training.events import Preparing, TrainingEvent
-from ghostdesk.core.training.run_config import RunConfig, refuse_if_too_little_data
+from ghostdesk.core.training.run_config import (
+    RunConfig,
+    refuse_if_too_little_data,
+    run_uses_cuda,
+)
 
 Emit = Callable[[TrainingEvent], None]
 _TOKEN_CHECKS = 4
@@ -72,7 +76,7 @@ def prepare(cfg: RunConfig, emit: Emit) -> Prepared:
     from ghostdesk.core.training import base_model
 
     torch.set_num_threads(cfg.threads or physical_cores())
-    cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    cuda = run_uses_cuda(cfg.device, torch.cuda.is_available)
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise TrainingError("Training on the GPU was asked for, but CUDA is not available.",
                             hint="Choose Auto or CPU in Settings → Training.")
