@@ -23,8 +23,9 @@ from ghostdesk.core.training.events import (
     Started,
     Step,
 )
-from ghostdesk.core.training.launcher import TrainingProcess, resumable_runs
+from ghostdesk.core.training.launcher import ChildRun, TrainingProcess
 from ghostdesk.core.training.registry import AdapterRecord, AdapterRegistry
+from ghostdesk.core.training.run_folders import resumable_runs
 from ghostdesk.services import build_services
 
 
@@ -127,16 +128,22 @@ def write_checkpoint(cfg, step: int) -> None:
 class ScriptedProcess:
     """Stands in for TrainingProcess: events() plays the script (exceptions in it are raised,
     callables are called with the run's config); after stop(), events() plays `after_stop`
-    (the last words still in the child's pipe)."""
+    (the last words still in the child's pipe). The run is followed by the real ChildRun,
+    as if the scripted child exited with code 0 at the end of its script."""
 
     def __init__(self, cfg, script, after_stop, on_stop) -> None:
         self.cfg = cfg
+        self.run = ChildRun(cfg)
         self.script = list(script)
         self.after_stop = list(after_stop)
         self.on_stop = on_stop
         self.stop_calls = 0
         self.killed = False
         self._played = 0
+
+    @property
+    def outcome(self):
+        return self.run.outcome
 
     def events(self):
         items = self.script if self._played == 0 else self.after_stop
@@ -145,10 +152,16 @@ class ScriptedProcess:
             if isinstance(item, BaseException) or (
                     isinstance(item, type) and issubclass(item, BaseException)):
                 raise item
-            yield item(self.cfg) if callable(item) else item
+            event = item(self.cfg) if callable(item) else item
+            self.run.record(event)
+            yield event
+        stand_in = self.run.end(0)
+        if stand_in is not None:
+            yield stand_in
 
     def stop(self, timeout: float = 120.0) -> int:
         self.stop_calls += 1
+        self.run.stop_requested = True
         if self.on_stop is not None:
             self.on_stop(self.cfg)
         return 0
@@ -663,7 +676,6 @@ def test_delete_asks_on_a_terminal(services, registry, monkeypatch):
 
 
 def test_eval_scores_on_the_held_out_feedback(services, registry, monkeypatch):
-    from ghostdesk.core.training import job
     from ghostdesk.core.training.evaluation import (
         AdoptionDecision,
         EvaluationResult,
@@ -679,7 +691,9 @@ def test_eval_scores_on_the_held_out_feedback(services, registry, monkeypatch):
                                 PreferenceScore(0.5, 0.2, len(records)), compare_with,
                                 AdoptionDecision(True, None, "The new adapter is better."))
 
-    monkeypatch.setattr(job, "evaluate_saved_adapter", fake_evaluate)
+    from ghostdesk.core.training.job import evaluate as job_evaluate
+
+    monkeypatch.setattr(job_evaluate, "evaluate_saved_adapter", fake_evaluate)
     code, _ = run(services, "adapters", "eval", "a2")
     assert code == 2  # no held-out feedback yet
 

@@ -184,7 +184,7 @@ def _cmd_delete(args: argparse.Namespace, services: AppServices, out: TextIO) ->
 def _cmd_eval(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
     from ghostdesk.core.feedback.datasets import DatasetOptions, export_dataset
     from ghostdesk.core.llm.engine import resolve_model_path
-    from ghostdesk.core.training import job
+    from ghostdesk.core.training.job import evaluate as job_evaluate
 
     registry = services.adapters
     record = registry.get(args.id)
@@ -208,7 +208,7 @@ def _cmd_eval(args: argparse.Namespace, services: AppServices, out: TextIO) -> i
         if not as_json(args):
             print(f"Measuring adapter {record.id} against {against} on {n} held-out "
                   f"{record.method.upper()} examples…", file=sys.stderr, flush=True)
-        result = job.evaluate_saved_adapter(
+        result = job_evaluate.evaluate_saved_adapter(
             services.paths.root, record.id, eval_file, chat_model=str(chat_model),
             compare_with=other.id if other is not None else "", device=args.device)
     data = {"adapter": record.id, "against": other.id if other is not None else None,

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ghostdesk.cli.output import as_json, confirm, emit, positive_int, stdin_is_tty
-from ghostdesk.cli.training_run import checkpoint_step, resume_command, run_training
+from ghostdesk.cli.training_run import resume_command, run_training
 from ghostdesk.core.errors import TrainingError
+from ghostdesk.core.training.run_folders import last_checkpoint_step
 
 if TYPE_CHECKING:
     from ghostdesk.core.training.run_config import RunConfig
@@ -68,7 +69,7 @@ def _cmd_train(args: argparse.Namespace, services: AppServices, out: TextIO) -> 
     if args.resume:
         cfg = _resumable(services, args.resume)
         if not as_json(args):
-            step = checkpoint_step(cfg)
+            step = last_checkpoint_step(cfg)
             print(f"Resuming run {cfg.run_id} ({cfg.method.upper()}, {cfg.preset} preset) "
                   f"from its checkpoint at step {step}.", file=out)
             print(f"Log: {cfg.log_file}", file=out, flush=True)
@@ -110,7 +111,7 @@ def _base_words(base: str) -> str:
 
 
 def _resumable(services: AppServices, run_id: str) -> RunConfig:
-    from ghostdesk.core.training.launcher import resumable_runs
+    from ghostdesk.core.training.run_folders import resumable_runs
 
     runs = resumable_runs(services.paths.root)
     for cfg in runs:
@@ -122,9 +123,9 @@ def _resumable(services: AppServices, run_id: str) -> RunConfig:
 
 
 def _train_status(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
-    from ghostdesk.core.training.launcher import resumable_runs
     from ghostdesk.core.training.planner import choose_method
     from ghostdesk.core.training.run_config import METHODS
+    from ghostdesk.core.training.run_folders import resumable_runs
 
     planner = services.training_planner()
     summary = planner.summary()
@@ -132,7 +133,7 @@ def _train_status(args: argparse.Namespace, services: AppServices, out: TextIO) 
     configured = services.settings.training.method
     registry = services.adapters
     runs = [{"run_id": c.run_id, "method": c.method, "preset": c.preset,
-             "step": checkpoint_step(c), "resume": resume_command(c)}
+             "step": last_checkpoint_step(c), "resume": resume_command(c)}
             for c in resumable_runs(services.paths.root)]
     data = {"methods": summary.to_json(),
             "auto": {"method": auto_method, "reason": auto_reason,
@@ -163,8 +164,8 @@ def _train_status(args: argparse.Namespace, services: AppServices, out: TextIO) 
 
 
 def _train_discard(args: argparse.Namespace, services: AppServices, out: TextIO) -> int:
-    from ghostdesk.core.training.launcher import discard_run, runs_folder
     from ghostdesk.core.training.run_config import RunConfig
+    from ghostdesk.core.training.run_folders import discard_run, runs_folder
 
     run_id = args.discard
     folder = runs_folder(services.paths.root) / run_id
@@ -177,7 +178,7 @@ def _train_discard(args: argparse.Namespace, services: AppServices, out: TextIO)
         if not stdin_is_tty():
             raise TrainingError("Discarding a run needs confirmation.",
                                 hint="Add --yes to confirm.")
-        step = checkpoint_step(cfg)
+        step = last_checkpoint_step(cfg)
         what = f" and its checkpoint at step {step}" if step else ""
         if not confirm(f"Discard run {run_id}{what}? Its training can't be resumed "
                         "afterwards.", out):

@@ -21,24 +21,20 @@ from ghostdesk.cli.output import (
     stdin_is_tty,
 )
 from ghostdesk.core.errors import TrainingError
+from ghostdesk.core.training.run_folders import last_checkpoint_step
 
 if TYPE_CHECKING:
     from ghostdesk.core.training.run_config import RunConfig
     from ghostdesk.services import AppServices
 
 
-def checkpoint_step(cfg: RunConfig) -> int:
-    from ghostdesk.core.training.launcher import last_checkpoint_step
-
-    return last_checkpoint_step(cfg)
-
-
 def run_training(cfg: RunConfig, services: AppServices, out: TextIO, args: argparse.Namespace, *,
-         resumed: bool) -> int:
+                 resumed: bool) -> int:
     """Start the child, show its events, stop it gracefully on Ctrl+C, then deal with the
     adapter it saved."""
-    from ghostdesk.core.training.launcher import TrainingProcess, discard_run
+    from ghostdesk.core.training.launcher import TrainingProcess
     from ghostdesk.core.training.planner import AdoptionTracker
+    from ghostdesk.core.training.run_folders import discard_run
 
     as_json = output.as_json(args)
     ctrl_c = _CtrlCPauses()
@@ -71,9 +67,10 @@ def run_training(cfg: RunConfig, services: AppServices, out: TextIO, args: argpa
                     for event in proc.events():
                         view.show(event)
                         tracker.feed(event)
-    interrupted = ctrl_c.presses > 0
+    outcome = proc.outcome
+    # No outcome: a second Ctrl+C cut the child's last words short.
+    status = outcome.status if outcome is not None else "stopped"
 
-    terminal = view.terminal
     summary: dict[str, Any] = {"event": "summary", "run_id": cfg.run_id, "method": cfg.method,
                                "log": str(cfg.log_file), "adapter_id": tracker.adapter_id or None,
                                "decision": tracker.decision, "active": False, "resume": None}
@@ -81,24 +78,16 @@ def run_training(cfg: RunConfig, services: AppServices, out: TextIO, args: argpa
         summary["active"] = _adopt(tracker, services, out, as_json)
         if not summary["active"]:
             summary["activate"] = f"ghostdesk adapters activate {tracker.adapter_id}"
-    if terminal is not None and terminal.kind == "finished" and terminal.status == "completed":
-        summary["status"] = "completed"
-        code = 0
-    elif terminal is not None and terminal.kind == "failed" and not interrupted:
-        summary["status"] = "failed"
-        summary.update(reason=terminal.reason, hint=terminal.hint)
-        code = _show_failure(out, as_json, cfg, terminal.reason, terminal.hint)
-        if checkpoint_step(cfg):
+    summary["status"] = status
+    code = 0
+    if outcome is not None and status == "failed":
+        summary.update(reason=outcome.reason, hint=outcome.hint)
+        code = _show_failure(out, as_json, cfg, outcome.reason, outcome.hint)
+        if last_checkpoint_step(cfg):
             summary["resume"] = resume_command(cfg)
-    elif terminal is None and not interrupted:
-        summary["status"] = "failed"
-        summary["reason"] = "The training process ended without reporting a result."
-        code = _show_failure(out, as_json, cfg, summary["reason"], "Start the training again.")
-    else:
+    elif status == "stopped":
         # Stopped: by Ctrl+C here, or by a STOP file or a signal from elsewhere.
-        summary["status"] = "stopped"
-        code = 0
-        step = checkpoint_step(cfg)
+        step = last_checkpoint_step(cfg)
         if step:
             summary["resume"] = resume_command(cfg)
             summary["step"] = step
@@ -173,7 +162,7 @@ def _show_failure(out: TextIO, as_json: bool, cfg: RunConfig, reason: str, hint:
         if hint:
             print(hint, file=sys.stderr)
         print(f"The log: {cfg.log_file}", file=sys.stderr)
-        if checkpoint_step(cfg):
+        if last_checkpoint_step(cfg):
             print(f"It can go on from its last checkpoint: {resume_command(cfg)}",
                   file=sys.stderr)
     return 1
@@ -226,13 +215,10 @@ class _RunView:
     def __init__(self, out: TextIO, as_json: bool) -> None:
         self.out = out
         self.as_json = as_json
-        self.terminal: Any = None
 
     def show(self, event: Any) -> None:
-        from ghostdesk.core.training.events import TERMINAL, encode
+        from ghostdesk.core.training.events import encode
 
-        if event.kind in TERMINAL:
-            self.terminal = event
         if self.as_json:
             print(encode(event), file=self.out, flush=True)
             return

@@ -7,17 +7,14 @@ A view only: the Training pane connects its buttons and gives it the overview it
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -31,10 +28,12 @@ from PySide6.QtWidgets import (
 )
 
 from ghostdesk.core.settings import TrainingSettings
+from ghostdesk.core.training.run_config import run_uses_cuda
+from ghostdesk.ui.form_widgets import choice_combo, hint_label, notice_frame, set_choice
+from ghostdesk.ui.training_words import describe_preset, needs_more_text
 
 if TYPE_CHECKING:
-    from ghostdesk.core.training.planner import MethodData
-    from ghostdesk.ui.training_session import TrainingOverview
+    from ghostdesk.ui.training_overview import TrainingOverview
 
 METHOD_CHOICES = (
     ("auto", "Auto"),
@@ -71,45 +70,6 @@ _ROLES = {
 }
 
 
-def needs_more_text(data: MethodData) -> str:
-    """The core's own "Training needs N more …" sentence and its hint, "" when ready."""
-    from ghostdesk.core.errors import TrainingError
-    from ghostdesk.core.training.run_config import refuse_if_too_little_data
-
-    try:
-        refuse_if_too_little_data(
-            data.method, examples=data.train, desirable=data.desirable, undesirable=data.undesirable
-        )
-    except TrainingError as err:
-        return str(err)
-    return ""
-
-
-def describe_preset(preset: str, training: TrainingSettings, n_train: int, cuda: bool) -> str:
-    """What a preset means here, with the Advanced values on top: e.g. "Quick (no CUDA GPU
-    found): rank 8, learning rate 0.0002, about 9 steps, up to 256 tokens per example"."""
-    from ghostdesk.core.training.run_config import (
-        RunConfig,
-        planned_steps,
-        preset_values,
-        recommend_preset,
-    )
-
-    chosen = recommend_preset(n_train, cuda=cuda) if preset == "auto" else preset
-    values = preset_values(chosen)
-    cfg = replace(RunConfig(), **{**values, **training.overrides()})
-    steps = planned_steps(cfg, n_train)
-    why = ""
-    if preset == "auto":
-        why = " (a CUDA GPU was found)" if cuda else " (no CUDA GPU found)"
-    return (
-        f"{chosen.capitalize()}{why}: rank {cfg.lora_r}, learning rate "
-        f"{cfg.learning_rate:g}, about {steps} step{'s' if steps != 1 else ''} for "
-        f"{n_train} example{'s' if n_train != 1 else ''}, up to {cfg.max_length} tokens "
-        f"per example"
-    )
-
-
 class TrainingChoices(QWidget):
     """Test hooks: the fields and buttons, `data_labels` ({method: (text, state)}),
     `needs_frame` / `needs_label`, `error_label`, `paused_box` / `paused_label`."""
@@ -142,13 +102,13 @@ class TrainingChoices(QWidget):
         how = QGroupBox("How to learn")
         form = QFormLayout(how)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
-        self.method_combo = _combo(METHOD_CHOICES)
+        self.method_combo = choice_combo(METHOD_CHOICES)
         form.addRow("Method", self.method_combo)
-        self.method_hint = _hint()
+        self.method_hint = hint_label()
         form.addRow(self.method_hint)
-        self.preset_combo = _combo(PRESET_CHOICES)
+        self.preset_combo = choice_combo(PRESET_CHOICES)
         form.addRow("Preset", self.preset_combo)
-        self.preset_hint = _hint()
+        self.preset_hint = hint_label()
         form.addRow(self.preset_hint)
         self.base_edit = QLineEdit()
         self.base_edit.setPlaceholderText("Auto: the chat model itself")
@@ -163,11 +123,11 @@ class TrainingChoices(QWidget):
         base_row.addWidget(self.base_edit, 1)
         base_row.addWidget(self.base_browse_button)
         form.addRow("Base model", base_row)
-        self.device_combo = _combo(DEVICE_CHOICES)
+        self.device_combo = choice_combo(DEVICE_CHOICES)
         form.addRow("Device", self.device_combo)
-        self.device_hint = _hint()
+        self.device_hint = hint_label()
         form.addRow(self.device_hint)
-        self.adopt_combo = _combo(ADOPT_CHOICES)
+        self.adopt_combo = choice_combo(ADOPT_CHOICES)
         form.addRow("Afterwards", self.adopt_combo)
         column.addWidget(how)
 
@@ -195,7 +155,7 @@ class TrainingChoices(QWidget):
         adv.addRow("Batch size", self.batch_size_spin)
         self.beta_spin = _float_spin(10, 0.05, 2)
         adv.addRow("Beta (KTO/DPO)", self.beta_spin)
-        adv.addRow(_hint("“Preset” uses the preset's value."))
+        adv.addRow(hint_label("“Preset” uses the preset's value."))
         self.advanced_box.setVisible(False)
         column.addWidget(self.advanced_box)
 
@@ -251,10 +211,10 @@ class TrainingChoices(QWidget):
     # -- the settings fields -----------------------------------------------------------------
 
     def load(self, t: TrainingSettings) -> None:
-        _set_combo(self.method_combo, t.method)
-        _set_combo(self.preset_combo, t.preset)
-        _set_combo(self.device_combo, t.device)
-        _set_combo(self.adopt_combo, t.adopt)
+        set_choice(self.method_combo, t.method)
+        set_choice(self.preset_combo, t.preset)
+        set_choice(self.device_combo, t.device)
+        set_choice(self.adopt_combo, t.adopt)
         self.base_edit.setText("" if t.base_model == "auto" else t.base_model)
         for name, spin in zip(_ADVANCED, self._advanced_spins(), strict=True):
             spin.setValue(getattr(t, name))
@@ -363,28 +323,17 @@ class TrainingChoices(QWidget):
 
     def _show_preset_values(self, n_train: int) -> None:
         """Each Advanced field left at 0 says which value the preset gives it."""
-        from ghostdesk.core.training.run_config import (
-            RunConfig,
-            planned_steps,
-            preset_values,
-            recommend_preset,
-        )
+        from ghostdesk.core.training.run_config import planned_steps, preset_config
 
-        preset = self.preset_combo.currentData()
-        if preset == "auto":
-            preset = recommend_preset(n_train, cuda=self._uses_cuda())
-        values: dict[str, Any] = preset_values(preset)
-        values["beta"] = RunConfig().beta
-        values["max_steps"] = planned_steps(replace(RunConfig(), **values), n_train)
+        cfg = preset_config(self.preset_combo.currentData(), n_train, cuda=self._uses_cuda())
+        values: dict[str, Any] = {name: getattr(cfg, name) for name in _ADVANCED}
+        values["max_steps"] = planned_steps(cfg, n_train)
         for name, spin in zip(_ADVANCED, self._advanced_spins(), strict=True):
-            value = values.get(name)
-            spin.setSpecialValueText("Preset" if value is None else f"Preset ({value:g})")
+            spin.setSpecialValueText(f"Preset ({values[name]:g})")
 
     def _uses_cuda(self) -> bool:
-        device = self.device_combo.currentData()
-        if device == "auto":
-            return bool(self.overview and self.overview.cuda)
-        return device == "cuda"
+        return run_uses_cuda(self.device_combo.currentData(),
+                             lambda: bool(self.overview and self.overview.cuda))
 
     def _device_text(self) -> str:
         device = self.device_combo.currentData()
@@ -421,37 +370,6 @@ class TrainingChoices(QWidget):
         )
         if folder:
             self.base_edit.setText(folder)
-
-
-def notice_frame(kind: str) -> tuple[QFrame, QLabel]:
-    """A frame in the banner look (styled by the theme), holding a label and maybe buttons."""
-    frame = QFrame(objectName="Banner")
-    frame.setProperty("kind", kind)
-    frame.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-    label = QLabel(wordWrap=True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    row = QHBoxLayout(frame)
-    row.setContentsMargins(10, 8, 10, 8)
-    row.addWidget(label, 1)
-    frame.setVisible(False)
-    return frame, label
-
-
-def _combo(choices: tuple[tuple[str, str], ...]) -> QComboBox:
-    combo = QComboBox()
-    for value, text in choices:
-        combo.addItem(text, value)
-    return combo
-
-
-def _set_combo(combo: QComboBox, value: str) -> None:
-    combo.setCurrentIndex(max(0, combo.findData(value)))
-
-
-def _hint(text: str = "") -> QLabel:
-    label = QLabel(text, objectName="FieldHint", wordWrap=True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label
 
 
 def _int_spin(maximum: int, step: int) -> QSpinBox:

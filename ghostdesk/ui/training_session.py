@@ -1,5 +1,5 @@
 """The learning loop inside the running app: plan a run, make room on the GPU, follow the
-run, and put its adapter into the chat.
+run, and act on its adapter (use it, ask, or only keep it).
 
 Owned by the main window, so a run goes on when the Settings dialog closes; the Training tab
 is a view of it. Everything slow (exporting the feedback, looking for CUDA, swapping an
@@ -7,32 +7,27 @@ adapter into the model) runs on a pool thread; the child itself is a QProcess.
 
 The window (the "host") provides: `model_ready` / `model_failed` signals, `is_model_ready`,
 `is_model_loading`, `chat_gpu_layers()`, `adapter_slot()`, `rest_model(on_rested)` (unload
-the chat model so the run can use the GPU) and `wake_model()` (load it again).
+the chat model so the run can use the GPU) and `wake_model()` (load it again). What the tab
+reads from disk is in training_overview.py, switching adapters in adapter_switcher.py.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from ghostdesk.core.errors import GhostDeskError
-from ghostdesk.ui.training_run import (
-    RunOutcome,
-    TrainingRunner,
-    model_must_rest,
-    run_uses_cuda,
-)
+from ghostdesk.core.training.run_config import run_uses_cuda
+from ghostdesk.ui.adapter_switcher import AdapterSwitcher
+from ghostdesk.ui.training_overview import TrainingOverview, load_overview
+from ghostdesk.ui.training_run import TrainingRunner
 from ghostdesk.ui.workers import WorkFailed, call_in_background
 
 if TYPE_CHECKING:
-    from ghostdesk.core.training.planner import DataSummary
-    from ghostdesk.core.training.registry import AdapterRecord
+    from ghostdesk.core.training.launcher import RunOutcome
     from ghostdesk.core.training.run_config import RunConfig
     from ghostdesk.services import AppServices
 
@@ -47,84 +42,12 @@ IDLE, PLANNING, HANDING_OFF, RUNNING, STOPPING = (
 )
 
 
-@dataclass(frozen=True)
-class PausedRun:
-    """A stopped or interrupted run that can go on from its newest checkpoint."""
-
-    cfg: RunConfig
-    step: int
-    max_steps: int
-
-    def describe(self) -> str:
-        when = _run_time(self.cfg.run_id)
-        of = f" of {self.max_steps}" if self.max_steps else ""
-        return (
-            f"{self.cfg.method.upper()} run{' from ' + when if when else ''}, "
-            f"stopped at step {self.step}{of}"
-        )
-
-
-@dataclass(frozen=True)
-class TrainingOverview:
-    """Everything the Training tab shows that is read from disk, in one background call."""
-
-    summary: DataSummary
-    auto_method: str
-    auto_reason: str
-    cuda: bool
-    paused: list[PausedRun]
-    adapters: list[AdapterRecord]
-    active_id: str | None
-    rollback_to: AdapterRecord | None
-    running_run_id: str = ""
-    """A run training in this data folder now (this window's, or e.g. `ghostdesk train`)."""
-
-
-def load_overview(
-    planner: Any, home: Any, registry: Any, cuda: Callable[[], bool]
-) -> TrainingOverview:
-    """Reads the whole feedback ledger and the data folder: call off the GUI thread."""
-    from ghostdesk.core.training.launcher import resumable_runs
-    from ghostdesk.core.training.run_lock import running_run
-
-    summary = planner.summary()
-    method, reason = planner.resolve_method("auto", summary)
-    holder = running_run(home)
-    running = holder.run_id if holder is not None else ""
-    # A run training now has checkpoints too, but it is not paused.
-    paused = [_paused(cfg) for cfg in resumable_runs(home) if cfg.run_id != running]
-    return TrainingOverview(
-        summary=summary,
-        auto_method=method,
-        auto_reason=reason,
-        cuda=cuda(),
-        paused=paused,
-        adapters=registry.list(),
-        active_id=registry.active_id,
-        rollback_to=registry.rollback_target(),
-        running_run_id=running,
-    )
-
-
-def _paused(cfg: RunConfig) -> PausedRun:
-    from ghostdesk.core.training.job import checkpoint_step, valid_checkpoints
-
-    newest = valid_checkpoints(cfg.checkpoint_dir)[-1]
-    step, max_steps = checkpoint_step(newest), 0
-    try:
-        state = json.loads((newest / "trainer_state.json").read_text(encoding="utf-8"))
-        step = int(state.get("global_step") or step)
-        max_steps = int(state.get("max_steps") or 0)
-    except (OSError, ValueError, TypeError, AttributeError):
-        pass
-    return PausedRun(cfg, step, max_steps)
-
-
-def _run_time(run_id: str) -> str:
-    try:
-        return datetime.strptime(run_id[4:19], "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return ""
+def model_must_rest(run_on_cuda: bool, chat_gpu_layers: int | None) -> bool:
+    """Whether the chat model has to be unloaded while a run trains: only when both want
+    the GPU. `chat_gpu_layers` is what the chat model holds on the GPU (-1: all layers,
+    0 or None: it runs on the CPU, or nothing is loaded). On CPU-only machines the chat
+    goes on during training."""
+    return run_on_cuda and bool(chat_gpu_layers)
 
 
 class TrainingSession(QObject):
@@ -142,7 +65,9 @@ class TrainingSession(QObject):
     records_changed = Signal()
     """Adapters, paused runs or feedback counts may have changed: read them again."""
     adapter_busy_changed = Signal(bool)
+    """Forwarded from `adapters` (the AdapterSwitcher): a change is being applied."""
     adapter_action_failed = Signal(object)
+    """Forwarded from `adapters`: a change of adapter was refused or failed."""
     notice = Signal(str, str)
     """(text, kind "info" / "warning" / "error") for the window's banner."""
 
@@ -152,6 +77,7 @@ class TrainingSession(QObject):
         self.services = services
         self.registry = services.adapters
         self.runner = TrainingRunner(self)
+        self.adapters = AdapterSwitcher(host, services.adapters, self)
         self.phase = IDLE
         self.method_reason = ""
         self.pending_adoption: str | None = None
@@ -162,15 +88,14 @@ class TrainingSession(QObject):
         self._cuda: bool | None = None
         self._rested = False
         self._cancelled = False
-        self._adapter_busy = 0
-        self._deferred: tuple[str, str | None] | None = None
         self._tracker: Any = None
         self.runner.event_received.connect(self._on_runner_event_received)
         self.runner.progress_changed.connect(self._on_runner_progress_changed)
         self.runner.stop_requested.connect(self._on_runner_stop_requested)
         self.runner.run_finished.connect(self._on_runner_run_finished)
-        host.model_ready.connect(self._on_host_model_settled)
-        host.model_failed.connect(self._on_host_model_settled)
+        self.adapters.busy_changed.connect(self.adapter_busy_changed)
+        self.adapters.action_failed.connect(self.adapter_action_failed)
+        self.adapters.records_changed.connect(self.records_changed)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -186,7 +111,7 @@ class TrainingSession(QObject):
 
     @property
     def adapter_busy(self) -> bool:
-        return self._adapter_busy > 0
+        return self.adapters.busy
 
     def cuda(self) -> bool:
         """Whether training can use CUDA here; asked once (it imports torch: call off the
@@ -312,18 +237,16 @@ class TrainingSession(QObject):
     def _drop_unstarted(self, cfg: RunConfig) -> None:
         """Cancelled before the child started: its freshly exported folder is no use. A
         paused run (resume) keeps its checkpoints."""
-        from ghostdesk.core.training.job import valid_checkpoints
-        from ghostdesk.core.training.launcher import discard_run
+        from ghostdesk.core.training.run_folders import discard_unless_resumable
 
-        if not valid_checkpoints(cfg.checkpoint_dir):
-            discard_run(cfg)
+        discard_unless_resumable(cfg)
         self._set_phase(IDLE)
         self._wake()
         self.records_changed.emit()
 
     def discard(self, cfg: RunConfig) -> None:
         """Delete a paused run's folder (checkpoints, log, exported data)."""
-        from ghostdesk.core.training.launcher import discard_run
+        from ghostdesk.core.training.run_folders import discard_run
 
         call_in_background(lambda: discard_run(cfg), self._on_discarded)
 
@@ -357,7 +280,7 @@ class TrainingSession(QObject):
                 f"Learned from your feedback: the chat now uses the new adapter. {reason}".strip(),
                 "info",
             )
-            self._change_active("activate", adapter_id)
+            self.adapters.activate(adapter_id)
         elif decision == "ask":
             self.pending_adoption = adapter_id
             self.adoption_requested.emit(adapter_id)
@@ -389,13 +312,13 @@ class TrainingSession(QObject):
             self.notice.emit(text, "error")
         self.records_changed.emit()
 
-    # -- which adapter the chat uses ---------------------------------------------------------
+    # -- which adapter the chat uses (adapter_switcher.py) ----------------------------------
 
     def adopt(self, adapter_id: str) -> None:
         """The person chose to use the new adapter."""
         self.pending_adoption = None
         self.adoption_settled.emit()
-        self._change_active("activate", adapter_id)
+        self.adapters.activate(adapter_id)
 
     def keep_current(self) -> None:
         """The person chose to keep what the chat uses now (the new adapter stays listed)."""
@@ -403,69 +326,16 @@ class TrainingSession(QObject):
         self.adoption_settled.emit()
 
     def activate(self, adapter_id: str) -> None:
-        self._change_active("activate", adapter_id)
+        self.adapters.activate(adapter_id)
 
     def deactivate(self) -> None:
-        self._change_active("deactivate", None)
+        self.adapters.deactivate()
 
     def rollback(self) -> None:
-        self._change_active("rollback", None)
+        self.adapters.rollback()
 
     def delete(self, adapter_id: str) -> None:
-        registry = self.registry
-        self._adapter_work(lambda: registry.delete(adapter_id))
-
-    def _change_active(self, kind: str, adapter_id: str | None) -> None:
-        """Swap in the loaded model (off the GUI thread, in the engine's lane) and record
-        it; with no model loaded only the record changes, and the next load applies it.
-        While the model loads, the change waits for it."""
-        from ghostdesk.core.training import registry as reg
-
-        if self.host.is_model_loading:
-            self._deferred = (kind, adapter_id)
-            return
-        registry = self.registry
-        slot = self.host.adapter_slot()
-        if slot is None:
-            try:
-                if kind == "activate":
-                    registry.set_active(adapter_id)
-                elif kind == "deactivate":
-                    registry.set_active(None)
-                else:
-                    registry.rollback()
-            except GhostDeskError as err:
-                self.adapter_action_failed.emit(err)
-            self.records_changed.emit()
-            return
-        if kind == "activate":
-            assert adapter_id is not None
-            self._adapter_work(lambda: reg.activate_adapter(registry, slot, adapter_id))
-        elif kind == "deactivate":
-            self._adapter_work(lambda: reg.deactivate_adapter(registry, slot))
-        else:
-            self._adapter_work(lambda: reg.rollback_adapter(registry, slot))
-
-    def _adapter_work(self, work: Callable[[], Any]) -> None:
-        self._adapter_busy += 1
-        if self._adapter_busy == 1:
-            self.adapter_busy_changed.emit(True)
-        call_in_background(work, self._on_adapter_work_done)
-
-    def _on_adapter_work_done(self, result: Any) -> None:
-        self._adapter_busy -= 1
-        if self._adapter_busy == 0:
-            self.adapter_busy_changed.emit(False)
-        if isinstance(result, WorkFailed):
-            if not isinstance(result.error, GhostDeskError):
-                log.error("changing the adapter failed", exc_info=result.error)
-            self.adapter_action_failed.emit(result.error)
-        self.records_changed.emit()
-
-    def _on_host_model_settled(self, *_args: Any) -> None:
-        deferred, self._deferred = self._deferred, None
-        if deferred is not None:
-            self._change_active(*deferred)
+        self.adapters.delete(adapter_id)
 
 
 def probe_cuda() -> bool:

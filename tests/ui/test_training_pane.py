@@ -17,8 +17,9 @@ from PySide6.QtWidgets import QMessageBox
 from ghostdesk.core.errors import AdapterError, GhostDeskError, TrainingError
 from ghostdesk.core.training import events as ev
 from ghostdesk.core.training.registry import AdapterRecord, AdapterRegistry
+from ghostdesk.core.training.run_config import run_uses_cuda
 from ghostdesk.ui.status import ModelState
-from ghostdesk.ui.training_run import model_must_rest, run_uses_cuda
+from ghostdesk.ui.training_session import model_must_rest
 from tests.ui.test_training_run import FakePlanner, fake_command, full_run, make_cfg, out
 
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from ghostdesk.core.training.job import child_main
+from ghostdesk.core.training.job.child import child_main
 
 if __name__ == "__main__":
     sys.exit(child_main(sys.argv[1:]))

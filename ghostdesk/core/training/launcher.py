@@ -1,33 +1,52 @@
-"""The parent side of a training run: start the child, read its events, stop it.
+"""The parent side of a training run: how to start the child, read its events, stop it, and
+what its end means. The CLI and the window both follow a run through `ChildRun`.
 
-`TrainingProcess.start(cfg)` saves run.json and starts `python -m ghostdesk.core.training
-run.json` with the same interpreter. `events()` yields the child's events as they arrive (a
-blocking generator: run it on a worker thread in a GUI). `stop()` asks for a graceful stop
-(the STOP file, read between steps, then a checkpoint), waits, then terminates and finally
-kills. The child's stderr goes to the run's training.log, never to a pipe that could fill.
+`ChildRun` is the protocol, with no process in it: `begin()` writes run.json and returns the
+child's command line (`python -m ghostdesk.core.training run.json`, the same interpreter),
+`read_line()` turns a line of the child's stdout into an event, `request_stop()` creates the
+run's STOP file, and `end()` says how the run ended (`RunOutcome`), standing in with a Failed
+event for a child that died without a last word. Two drivers feed it: `TrainingProcess` here
+(subprocess; its `events()` blocks, so a GUI runs it on a worker thread or uses the window's
+QProcess driver, ghostdesk/ui/training_run.py).
 
-The GUI may use QProcess instead: `training_command(cfg)` is the command line, and
-`events.parse_event` turns each stdout line into an event.
+Stopping: the STOP file is read between steps; the child finishes its step, saves a
+checkpoint and reports a Finished "stopped". A child that has not exited `STOP_GRACE_S` later
+is terminated, and `KILL_GRACE_S` after that killed; when the STOP file can't be created the
+signal goes at once. The child's stderr goes to the run's training.log, never to a pipe that
+could fill.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from ghostdesk.core.errors import TrainingError
-from ghostdesk.core.training.events import TERMINAL, Failed, TrainingEvent, parse_event
-from ghostdesk.core.training.job import valid_checkpoints
+from ghostdesk.core.training.events import (
+    Evaluated,
+    Failed,
+    Finished,
+    Preparing,
+    Saved,
+    Started,
+    Step,
+    TrainingEvent,
+    parse_event,
+)
 from ghostdesk.core.training.run_config import RunConfig
+from ghostdesk.core.training.run_folders import LOG_TAIL_CHARS, resume_point, run_log_tail
 
-_LOG_TAIL = 2000
+STOP_GRACE_S = 120.0
+"""How long a stopping child may take to finish its step and save a checkpoint."""
+KILL_GRACE_S = 10.0
+"""How long a terminated child may take to exit before it is killed."""
 
 
 def training_command(cfg: RunConfig, python: str | None = None) -> list[str]:
@@ -36,7 +55,7 @@ def training_command(cfg: RunConfig, python: str | None = None) -> list[str]:
 
 def prepare_run(cfg: RunConfig, python: str | None = None) -> list[str]:
     """Check the config, write run.json, clear a STOP left by an earlier attempt, and return
-    the child's command line (for a QProcess: also send its stderr to `cfg.log_file`)."""
+    the child's command line."""
     from ghostdesk.core.training.run_lock import refuse_if_running
 
     cfg.validate()
@@ -56,23 +75,174 @@ def child_env(cfg: RunConfig, extra: dict[str, str] | None = None) -> dict[str, 
     return env
 
 
-class TrainingProcess:
-    """One started training child."""
+def could_not_start(error: object) -> Failed:
+    """What a child that could not be started at all (no interpreter, no permission) means."""
+    return Failed(reason=f"The training process could not start: {error}",
+                  hint="Reinstall GhostDesk.")
 
-    def __init__(self, cfg: RunConfig, popen: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one attempt of a run ended, for a person."""
+
+    status: str
+    """"completed" (an adapter was saved), "stopped" (can resume) or "failed"."""
+    run_id: str
+    adapter_id: str = ""
+    reason: str = ""
+    hint: str = ""
+    detail: str = ""
+    """The technical error or the end of the log."""
+    step: int = 0
+    seconds: float = 0.0
+
+
+class ChildRun:
+    """One attempt of a run as its parent follows it: what the child reported so far (the
+    window shows a run from its start when opened in the middle of it), whether a stop was
+    asked for, and how it ended."""
+
+    def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
+        self.events: list[TrainingEvent] = []
+        self.steps: list[Step] = []
+        self.stage = ""
+        """The set-up work going on before the first step ("" once training runs)."""
+        self.started: Started | None = None
+        self.evaluated: Evaluated | None = None
+        self.saved: Saved | None = None
+        self.last_word: Finished | Failed | None = None
+        """The child's Finished or Failed event."""
+        self.stop_requested = False
+        self.forced = False
+        """The child was terminated or killed (after a stop request, or from here)."""
+        self.outcome: RunOutcome | None = None
+        self._started_at = time.monotonic()
+
+    @property
+    def last_step(self) -> Step | None:
+        return self.steps[-1] if self.steps else None
+
+    def begin(self, python: str | None = None) -> list[str]:
+        """Write run.json, clear an old STOP, mark the start in training.log; the child's
+        command line. Raises GhostDeskError for a config that can't run."""
+        argv = prepare_run(self.cfg, python)
+        self._started_at = time.monotonic()
+        with contextlib.suppress(OSError), open(self.cfg.log_file, "ab") as log:
+            log.write(f"\n--- start {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
+        return argv
+
+    def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return child_env(self.cfg, extra)
+
+    # -- what the child says -----------------------------------------------------------------
+
+    def read_line(self, raw: str | bytes) -> TrainingEvent | None:
+        """The event a line of the child's stdout holds, recorded; None for anything else (a
+        stray line a library printed)."""
+        if not raw.strip():
+            return None
+        try:
+            event = parse_event(raw)
+        except (ValueError, TypeError):
+            return None
+        self.record(event)
+        return event
+
+    def record(self, event: TrainingEvent) -> None:
+        self.events.append(event)
+        if isinstance(event, Step):
+            self.steps.append(event)
+            self.stage = ""
+        elif isinstance(event, Started):
+            self.started = event
+            self.stage = ""
+        elif isinstance(event, Preparing):
+            self.stage = event.stage
+        elif isinstance(event, Evaluated):
+            self.evaluated = event
+        elif isinstance(event, Saved):
+            self.saved = event
+        elif isinstance(event, Finished | Failed):
+            self.last_word = event
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def request_stop(self) -> bool:
+        """Create the STOP file: the child stops after its current step and saves a
+        checkpoint first. False when the file can't be made: then only a signal stops it."""
+        self.stop_requested = True
+        try:
+            self.cfg.stop_file.parent.mkdir(parents=True, exist_ok=True)
+            self.cfg.stop_file.touch()
+        except OSError:
+            return False
+        return True
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def end(self, exit_code: int | None) -> Failed | None:
+        """Note how the child exited and settle `outcome`. `exit_code` is negative for a
+        signal (-9: killed), None when the process crashed without a code. Returns the Failed
+        event (recorded) that stands in for a child that died without a last word, or None."""
+        self.outcome = self._outcome(exit_code)
+        if self.last_word is None and self.outcome.status == "failed":
+            o = self.outcome
+            stand_in = Failed(reason=o.reason, hint=o.hint, detail=o.detail)
+            self.record(stand_in)
+            return stand_in
+        return None
+
+    def _outcome(self, exit_code: int | None) -> RunOutcome:
+        cfg = self.cfg
+        step = self.steps[-1].step if self.steps else 0
+        seconds = time.monotonic() - self._started_at
+        end = self.last_word
+        if isinstance(end, Finished):
+            return RunOutcome(status=end.status, run_id=cfg.run_id, adapter_id=end.adapter_id,
+                              step=end.step or step, seconds=end.seconds or seconds)
+        if end is not None:
+            return RunOutcome(status="failed", run_id=cfg.run_id, reason=end.reason,
+                              hint=end.hint, detail=end.detail, step=step, seconds=seconds)
+        hint = ("Resume the run to go on from its last checkpoint."
+                if resume_point(cfg) is not None else "Start the training again.")
+        if self.stop_requested and (self.forced or exit_code == 0):
+            # Asked to stop and had to be ended: stopped all the same, from the person's side.
+            reason = "The training did not stop in time and was ended." if self.forced else ""
+            return RunOutcome(status="stopped", run_id=cfg.run_id, step=step, seconds=seconds,
+                              reason=reason, hint=hint)
+        return RunOutcome(status="failed", run_id=cfg.run_id, reason=death_reason(exit_code),
+                          hint=hint, detail=run_log_tail(cfg).strip(), step=step,
+                          seconds=seconds)
+
+
+def death_reason(exit_code: int | None) -> str:
+    """What a child's exit without a last word means."""
+    if exit_code is None:
+        return "The training process crashed or was ended from outside."
+    if exit_code < 0:
+        return f"The training process was ended from outside (signal {-exit_code})."
+    if exit_code == 0:
+        return "The training process ended without reporting a result."
+    return f"The training process crashed (exit code {exit_code})."
+
+
+class TrainingProcess:
+    """One started training child, through subprocess (the CLI, the benchmarks, tests)."""
+
+    def __init__(self, run: ChildRun, popen: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+        self.run = run
+        self.cfg = run.cfg
         self._popen = popen
         self._log = log
-        self._terminal_seen = False
 
     @classmethod
     def start(cls, cfg: RunConfig, *, python: str | None = None,
               env: dict[str, str] | None = None) -> TrainingProcess:
         """Write run.json and start the child. Raises TrainingError when it can't start."""
-        command = prepare_run(cfg, python)
+        run = ChildRun(cfg)
+        command = run.begin(python)
         log = open(cfg.log_file, "ab")  # noqa: SIM115 - closed when the child is reaped
-        log.write(f"\n--- start {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
-        log.flush()
         kwargs: dict[str, Any] = {}
         if os.name == "nt":
             kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
@@ -83,12 +253,12 @@ class TrainingProcess:
         try:
             popen = subprocess.Popen(command, stdout=subprocess.PIPE,
                                      stderr=log, stdin=subprocess.DEVNULL,
-                                     env=child_env(cfg, env), **kwargs)
+                                     env=run.environment(env), **kwargs)
         except OSError as err:
             log.close()
-            raise TrainingError(f"Could not start the training process: {err}",
-                                hint="Reinstall GhostDesk.") from err
-        return cls(cfg, popen, log)
+            failed = could_not_start(err)
+            raise TrainingError(failed.reason, hint=failed.hint) from err
+        return cls(run, popen, log)
 
     @property
     def pid(self) -> int:
@@ -106,42 +276,33 @@ class TrainingProcess:
     def log_path(self) -> Path:
         return self.cfg.log_file
 
+    @property
+    def outcome(self) -> RunOutcome | None:
+        """How the run ended, once events() has run out."""
+        return self.run.outcome
+
     def events(self) -> Iterator[TrainingEvent]:
         """The child's events until it exits. When it dies without a last word (killed, a
         crash in native code), a Failed event says so, with the end of its log."""
         stream = self._popen.stdout
         assert stream is not None
         for raw in stream:
-            try:
-                event = parse_event(raw)
-            except ValueError:
-                continue  # not an event: a stray line from a library
-            if event.kind in TERMINAL:
-                self._terminal_seen = True
-            yield event
+            event = self.run.read_line(raw)
+            if event is not None:
+                yield event
         code = self._popen.wait()
         self._close_log()
-        if not self._terminal_seen:
-            self._terminal_seen = True
-            yield Failed(reason=_death_reason(code),
-                         hint="Start the training again to resume from its last checkpoint."
-                         if valid_checkpoints(self.cfg.checkpoint_dir) else
-                         "Start the training again.",
-                         detail=self.log_tail())
+        if self.run.outcome is None:
+            stand_in = self.run.end(code)
+            if stand_in is not None:
+                yield stand_in
 
     def request_stop(self) -> None:
         """Ask the child to stop after the current step (it saves a checkpoint first)."""
-        try:
-            self.cfg.stop_file.parent.mkdir(parents=True, exist_ok=True)
-            self.cfg.stop_file.touch()
-        except OSError:
-            pass
-        if os.name != "nt" and self.running:
-            # SIGTERM is read between steps as well (on Windows it would be a hard kill).
-            with contextlib.suppress(OSError):
-                self._popen.terminate()
+        if not self.run.request_stop() and self.running:
+            self._terminate()
 
-    def stop(self, timeout: float = 120.0) -> int | None:
+    def stop(self, timeout: float = STOP_GRACE_S) -> int | None:
         """Stop gracefully, waiting up to `timeout` seconds for the current step and the
         checkpoint; then terminate, then kill. Returns the exit code."""
         if not self.running:
@@ -151,16 +312,18 @@ class TrainingProcess:
             return self._popen.wait(timeout)
         except subprocess.TimeoutExpired:
             pass
-        self._popen.terminate()
+        self._terminate()
         try:
-            return self._popen.wait(10)
+            return self._popen.wait(KILL_GRACE_S)
         except subprocess.TimeoutExpired:
+            self.run.forced = True
             self._popen.kill()
             return self._popen.wait()
 
     def kill(self) -> int:
         """End the child at once (no checkpoint beyond the last periodic one)."""
         if self.running:
+            self.run.forced = True
             self._popen.kill()
         code = self._popen.wait()
         self._close_log()
@@ -169,8 +332,13 @@ class TrainingProcess:
     def wait(self, timeout: float | None = None) -> int:
         return self._popen.wait(timeout)
 
-    def log_tail(self, chars: int = _LOG_TAIL) -> str:
+    def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:
         return run_log_tail(self.cfg, chars)
+
+    def _terminate(self) -> None:
+        self.run.forced = True
+        with contextlib.suppress(OSError):
+            self._popen.terminate()
 
     def _close_log(self) -> None:
         with contextlib.suppress(OSError):
@@ -185,67 +353,3 @@ class TrainingProcess:
         self._close_log()
         if self._popen.stdout is not None:
             self._popen.stdout.close()
-
-
-def _death_reason(code: int) -> str:
-    if code < 0:
-        return f"The training process was ended from outside (signal {-code})."
-    if code == 0:
-        return "The training process ended without reporting a result."
-    return f"The training process crashed (exit code {code})."
-
-
-# --- runs on disk ------------------------------------------------------------------------
-
-
-def run_log_tail(cfg: RunConfig, chars: int = _LOG_TAIL) -> str:
-    """The end of a run's training.log (what the child wrote to stderr); "" when unreadable."""
-    try:
-        with open(cfg.log_file, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - chars))
-            return fh.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def last_checkpoint_step(cfg: RunConfig) -> int:
-    """The step of the run's newest complete checkpoint (0: none, nothing to resume)."""
-    from ghostdesk.core.training.job import checkpoint_step
-
-    found = valid_checkpoints(cfg.checkpoint_dir)
-    return checkpoint_step(found[-1]) if found else 0
-
-
-def runs_folder(home: str | Path) -> Path:
-    return Path(home) / "training"
-
-
-def resumable_runs(home: str | Path) -> list[RunConfig]:
-    """Runs that stopped or were killed with a checkpoint and no adapter yet, newest first."""
-    out = []
-    folder = runs_folder(home)
-    if not folder.is_dir():
-        return out
-    for run_dir in sorted(folder.iterdir(), reverse=True):
-        if not (run_dir / "run.json").is_file():
-            continue
-        try:
-            cfg = RunConfig.load(run_dir / "run.json")
-        except Exception:
-            continue
-        if valid_checkpoints(cfg.checkpoint_dir):
-            out.append(cfg)
-    return out
-
-
-def discard_run(cfg: RunConfig) -> None:
-    """Delete a run's folder (its checkpoints and log). Its adapter, if saved, stays. A run
-    that is training now is refused (TrainingError): stop it first."""
-    from ghostdesk.core.training.run_lock import running_run
-
-    holder = running_run(cfg.home)
-    if holder is not None and holder.run_id == cfg.run_id:
-        raise TrainingError(f"Run {cfg.run_id} is training now, so it can't be discarded.",
-                            hint="Stop it first; a stopped run can be discarded.")
-    shutil.rmtree(cfg.run_dir, ignore_errors=True)

@@ -24,7 +24,7 @@ from ghostdesk.core.training.run_config import (
     build_run_config,
     missing_examples,
     new_run_folder,
-    refuse_if_too_little_data,
+    too_little_data,
 )
 
 # A DPO pair carries two ratings of the same prompt: the sharpest signal of what the person
@@ -63,6 +63,12 @@ class MethodData:
         if self.method == "dpo":
             return f"{_n(self.train, 'pair')} of versions rated differently{held}"
         return f"{_n(self.train, 'rewritten reply', 'rewritten replies')}{held}"
+
+    def shortfall(self) -> TrainingError | None:
+        """Why a run can't start on this yet ("Training needs N more …" with what to do),
+        None when it can."""
+        return too_little_data(self.method, examples=self.train, desirable=self.desirable,
+                               undesirable=self.undesirable)
 
     def to_json(self) -> dict[str, Any]:
         return {"method": self.method, "train": self.train, "eval": self.eval,
@@ -173,8 +179,9 @@ class TrainingPlanner:
         summary = self.summary()
         chosen, reason = self.resolve_method(method or ts.method, summary)
         data = summary.of(chosen)
-        refuse_if_too_little_data(chosen, examples=data.train, desirable=data.desirable,
-                                  undesirable=data.undesirable)
+        shortfall = data.shortfall()
+        if shortfall is not None:
+            raise shortfall
         chat_model = self._chat_model()
         if not chat_model or not Path(chat_model).is_file():
             raise TrainingError("The chat model file is missing, so there is nothing to "

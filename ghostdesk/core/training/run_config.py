@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -277,11 +278,36 @@ def recommend_preset(n_train: int, *, cuda: bool) -> str:
     return "thorough" if n_train >= 1000 else "standard"
 
 
+def resolve_preset(preset: str, n_train: int, *, cuda: bool) -> str:
+    """The preset a run uses: `preset` itself, or for "auto" the one recommended for this
+    much feedback on this device."""
+    return recommend_preset(n_train, cuda=cuda) if preset == "auto" else preset
+
+
+def run_uses_cuda(device: str, cuda: Callable[[], bool] | None = None) -> bool:
+    """Whether a run set to `device` ("auto", "cpu", "cuda") trains on the GPU. `cuda`
+    (default: cuda_available, which imports torch in a child process: seconds) is only
+    asked for "auto"."""
+    if device == "cuda":
+        return True
+    if device == "cpu":
+        return False
+    return bool((cuda or cuda_available)())
+
+
 def preset_values(preset: str) -> dict[str, Any]:
     if preset not in _PRESET_VALUES:
         raise SettingsError(f"Unknown training preset {preset!r}.",
                             hint=f"Allowed: {' / '.join(PRESETS)}.")
     return dict(_PRESET_VALUES[preset])
+
+
+def preset_config(preset: str, n_train: int, *, cuda: bool,
+                  overrides: dict[str, Any] | None = None) -> RunConfig:
+    """The knobs a run with `preset` ("auto" resolved for this much feedback on this device)
+    and these Advanced overrides trains with, for showing them before a run is planned."""
+    chosen = resolve_preset(preset, n_train, cuda=cuda)
+    return replace(RunConfig(preset=chosen), **{**preset_values(chosen), **(overrides or {})})
 
 
 def build_run_config(*, method: str, train_file: str | Path, chat_model: str | Path,
@@ -293,8 +319,7 @@ def build_run_config(*, method: str, train_file: str | Path, chat_model: str | P
                      run_id: str = "") -> RunConfig:
     """A validated RunConfig: the preset for this much data on this device, then the
     Advanced overrides on top (unknown names raise SettingsError)."""
-    cuda = cuda_available() if device == "auto" else device == "cuda"
-    chosen = recommend_preset(n_train, cuda=cuda) if preset == "auto" else preset
+    chosen = resolve_preset(preset, n_train, cuda=run_uses_cuda(device))
     values = preset_values(chosen)
     if method == "kto":
         values["batch_size"] = max(2, values["batch_size"])
@@ -336,10 +361,20 @@ def missing_examples(method: str, *, examples: int, desirable: int | None = None
 def refuse_if_too_little_data(method: str, *, examples: int, desirable: int | None = None,
                               undesirable: int | None = None) -> None:
     """Raise TrainingError saying how many more rated replies are needed."""
+    refusal = too_little_data(method, examples=examples, desirable=desirable,
+                              undesirable=undesirable)
+    if refusal is not None:
+        raise refusal
+
+
+def too_little_data(method: str, *, examples: int, desirable: int | None = None,
+                    undesirable: int | None = None) -> TrainingError | None:
+    """The refusal of a run with this much feedback ("Training needs N more …" and what to
+    do about it), None when there is enough."""
     need = missing_examples(method, examples=examples, desirable=desirable,
                             undesirable=undesirable)
     if not need:
-        return
+        return None
     if method == "kto":
         parts = [f"Training needs {need} more rated {'reply' if need == 1 else 'replies'}"]
         have = f"it has {examples}"
@@ -357,7 +392,7 @@ def refuse_if_too_little_data(method: str, *, examples: int, desirable: int | No
                  f"{'reply' if need == 1 else 'replies'}: it has {examples}, and needs at "
                  f"least {MIN_EXAMPLES['sft']}."]
         hint = "Write better versions of some replies, then start training again."
-    raise TrainingError("".join(parts), hint=hint)
+    return TrainingError("".join(parts), hint=hint)
 
 
 # The Training pane's choices are a settings section (ghostdesk.core.settings).

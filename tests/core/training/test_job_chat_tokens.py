@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ghostdesk.core.llm.bundled import bundled_model_path
-from ghostdesk.core.training.job import llama_cpp_tokens
+from ghostdesk.core.training.job.setup import llama_cpp_tokens
 
 TEXTS = ["<start_of_turn>user\nHi there<end_of_turn>\n<start_of_turn>model\nHello 🙂<end_of_turn>",
          "plain words"]

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from ghostdesk.core.training.events import Failed, Finished, Saved, Started, Step
-from ghostdesk.core.training.job import TrainingJob, valid_checkpoints
-from ghostdesk.core.training.launcher import TrainingProcess, discard_run, resumable_runs
+from ghostdesk.core.training.job.training_job import TrainingJob
+from ghostdesk.core.training.launcher import TrainingProcess
 from ghostdesk.core.training.registry import AdapterRegistry
+from ghostdesk.core.training.run_folders import discard_run, resumable_runs, valid_checkpoints
 from tests.core.training.conftest import TinyLlama, tiny_run_config, write_jsonl
 
 
@@ -179,7 +180,7 @@ def test_run_file_round_trip(tmp_path: Path, tiny_llama: TinyLlama, kto_files: A
 def test_a_new_run_is_measured_against_the_adapter_it_would_replace(
         tmp_path: Path, tiny_llama: TinyLlama, kto_files: Any) -> None:
     from ghostdesk.core.training.events import Evaluated
-    from ghostdesk.core.training.job import evaluate_saved_adapter
+    from ghostdesk.core.training.job.evaluate import evaluate_saved_adapter
 
     train, held = kto_files()
     home = tmp_path / "home"

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from ghostdesk.core.errors import TrainingError
-from ghostdesk.core.training.launcher import discard_run, prepare_run
+from ghostdesk.core.training.launcher import prepare_run
 from ghostdesk.core.training.run_config import RunConfig
+from ghostdesk.core.training.run_folders import discard_run
 from ghostdesk.core.training.run_lock import (
     hold_training_lock,
     lock_path,
